@@ -1,0 +1,76 @@
+"""The typed view of one Lucca employee, whichever Lucca API it was read from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Literal
+
+import attrs
+
+__all__ = ["Employee", "Ref", "Status"]
+
+Status = Literal["active", "upcoming", "former"]
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+def _frozen_mapping(value: Mapping[str, object]) -> Mapping[str, object]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Ref:
+    """A reference to a Lucca object embedded in an employee: a department or an establishment."""
+
+    id: int
+    name: str
+
+
+@attrs.frozen
+class Employee:
+    """One employee of the Lucca directory, as lucca_sync reads it.
+
+    Instances are immutable. ``extended_data`` holds the HR-folder custom fields (``e_*`` codes)
+    with Lucca's ``{id, value}`` wrappers removed; ``raw`` is the user's JSON exactly as received,
+    for custom rules and mappings. Neither takes part in hashing, and ``raw`` takes no part in
+    equality either, so the same person read through two Lucca APIs compares equal.
+
+    The repr shows only the id: employees carry personal data, and reprs end up in logs.
+    """
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str | None = None
+    login: str | None = None
+    employee_number: str | None = None
+    job_title: str | None = None
+    manager_id: int | None = None
+    department: Ref | None = None
+    legal_entity: Ref | None = None
+    contract_start: date | None = None
+    contract_end: date | None = None
+    modified_at: datetime | None = None
+    extended_data: Mapping[str, object] = attrs.field(
+        default=_EMPTY, converter=_frozen_mapping, hash=False
+    )
+    raw: Mapping[str, object] = attrs.field(
+        default=_EMPTY, converter=_frozen_mapping, eq=False, hash=False
+    )
+
+    def __repr__(self) -> str:
+        return f"Employee(id={self.id!r})"
+
+    def status(self, today: date) -> Status:
+        """Classify the employee on ``today`` (a date in the tenant's time zone).
+
+        ``"former"`` when the contract ended before ``today``, ``"upcoming"`` when it starts after
+        ``today``, ``"active"`` otherwise (including employees with no contract dates).
+        """
+        if self.contract_end is not None and self.contract_end < today:
+            return "former"
+        if self.contract_start is not None and self.contract_start > today:
+            return "upcoming"
+        return "active"

@@ -1,0 +1,204 @@
+"""Every error lucca_sync raises, under one root.
+
+```text
+LuccaSyncError
+├── ConfigurationError (also ValueError)  bad argument, URL, credential or configuration file
+├── APIError                              talking to Lucca went wrong
+│   ├── APIConnectionError                no HTTP answer (refused, reset, timeout), after retries
+│   ├── APIStatusError                    Lucca answered with an error status
+│   │   ├── BadRequestError               400: Lucca refused the query
+│   │   ├── AuthenticationError           401: wrong, expired or revoked credential
+│   │   ├── PermissionDeniedError         403: the credential lacks a right or scope
+│   │   ├── NotFoundError                 404
+│   │   ├── RateLimitError                429, still after the retries
+│   │   └── ServerError                   5xx or 408, still after the retries
+│   └── ResponseDecodeError               a 2xx whose body is not what Lucca documents
+├── RuleError                             an exclusion rule raised for one employee
+├── MappingError                          one employee's field could not be produced or is invalid
+├── SinkError                             the target refused or failed an operation
+├── SafetyError                           the plan trips a safety limit; nothing was written
+└── PlanMismatchError                     a reviewed plan does not match what is being applied
+```
+
+Messages say what happened, where (URL path, employee id, field) and what to check.
+They never contain an API key, a client secret or HR data beyond employee ids.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "LuccaSyncError",
+    "MappingError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PlanMismatchError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RuleError",
+    "SafetyError",
+    "ServerError",
+    "SinkError",
+]
+
+
+class LuccaSyncError(Exception):
+    """Root of every error raised by lucca_sync."""
+
+
+class ConfigurationError(LuccaSyncError, ValueError):
+    """An argument, URL, credential or configuration file is invalid.
+
+    ``problems`` lists every problem found (``"path: what was expected"``); the message joins
+    them, so one error reports all of them at once.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        self.problems = problems or (message,)
+        super().__init__(message)
+
+
+class APIError(LuccaSyncError):
+    """Reading Lucca failed. ``url`` is the request URL without its query string."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP answer from Lucca (refused, reset, timed out), even after retries."""
+
+
+class APIStatusError(APIError):
+    """Lucca answered with an error status.
+
+    ``status`` is the HTTP status; ``lucca_message`` is Lucca's own explanation when the body
+    had one (truncated, never echoing credentials).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str | None = None,
+        lucca_message: str | None = None,
+    ) -> None:
+        self.status = status
+        self.lucca_message = lucca_message
+        super().__init__(message, url=url)
+
+
+class BadRequestError(APIStatusError):
+    """400: Lucca refused the query (an unknown field, a bad filter, a page size over 1000)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key or OAuth client is wrong, expired or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credential is valid but its role or scopes do not allow this read."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource (for example an unknown employee id)."""
+
+
+class RateLimitError(APIStatusError):
+    """429 still returned after every allowed retry: the tenant's request budget is exhausted."""
+
+
+class ServerError(APIStatusError):
+    """5xx (or 408) still returned after every allowed retry."""
+
+
+class ResponseDecodeError(APIError):
+    """Lucca answered 2xx, but the body is not the documented shape.
+
+    ``path`` is the JSON path of the offending value (``data.items[3].dtContractStart``) and
+    ``employee_id`` the user it belongs to, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        employee_id: object = None,
+    ) -> None:
+        self.path = path
+        self.employee_id = employee_id
+        super().__init__(message, url=url)
+
+
+class RuleError(LuccaSyncError):
+    """An exclusion rule raised while deciding about one employee.
+
+    The plan records it as a per-employee error; the other employees are decided normally.
+    """
+
+    def __init__(
+        self, message: str, *, employee_id: object = None, rule: str | None = None
+    ) -> None:
+        self.employee_id = employee_id
+        self.rule = rule
+        super().__init__(message)
+
+
+class MappingError(LuccaSyncError):
+    """A target field could not be produced, or is invalid, for one employee.
+
+    ``field`` is the target key (``email``, ``custom_site``); the plan records the error for
+    that employee and the others continue.
+    """
+
+    def __init__(
+        self, message: str, *, employee_id: object = None, field: str | None = None
+    ) -> None:
+        self.employee_id = employee_id
+        self.field = field
+        super().__init__(message)
+
+
+class SinkError(LuccaSyncError):
+    """The target refused or failed an operation.
+
+    ``key`` names the target user when the failure concerns one record; ``None`` means the
+    whole operation (a publish, a connection) failed.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class SafetyError(LuccaSyncError):
+    """The plan trips a safety limit (mass suspension, short or empty read); nothing was written.
+
+    ``limit`` names the guard; ``observed`` and ``allowed`` are the numbers that tripped it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        observed: float | None = None,
+        allowed: float | None = None,
+    ) -> None:
+        self.limit = limit
+        self.observed = observed
+        self.allowed = allowed
+        super().__init__(message)
+
+
+class PlanMismatchError(LuccaSyncError):
+    """The plan being applied is not the reviewed one (its digest differs), or is stale."""

@@ -1,0 +1,138 @@
+"""The abstract target of a sync: what a store must implement, and nothing more.
+
+A sink reports the users it holds and carries out single operations on them. Everything else —
+reading Lucca, rules, mapping, diffing, ordering managers first, safety limits, retries and
+reporting — is done by :func:`lucca_sync.plan` and :func:`lucca_sync.apply`.
+
+Users are identified by their *key*: the value of the sink's ``key_field`` in the mapped record
+(for Elevo, ``uniq_identifier`` = the Lucca id as text). Field values are strings or ``None``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import ClassVar
+
+import attrs
+
+__all__ = ["Sink", "TargetUser"]
+
+
+def _frozen_fields(value: Mapping[str, str | None]) -> Mapping[str, str | None]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class TargetUser:
+    """A user as the target currently holds it.
+
+    Args:
+        key: The stable identifier in the target (the value of ``Sink.key_field``).
+        fields: The target's current values, keyed like the mapping's output.
+        suspended: The user exists but is suspended (deactivated).
+        managed: The sync owns this user. Unmanaged users (created by hand in the target) are
+            never suspended or changed, except when a plan *adopts* one through a fallback match.
+        excluded: The sync marked this user as out of scope and leaves it untouched
+            (``on_excluded="leave"``); see :meth:`Sink.exclude`.
+    """
+
+    key: str
+    fields: Mapping[str, str | None] = attrs.field(
+        factory=dict, converter=_frozen_fields, hash=False
+    )
+    suspended: bool = False
+    managed: bool = True
+    excluded: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"TargetUser(key={self.key!r}, suspended={self.suspended!r}, "
+            f"managed={self.managed!r}, excluded={self.excluded!r})"
+        )
+
+
+class Sink(abc.ABC):
+    """Base class of every sync target.
+
+    Implement :meth:`users`, :meth:`create`, :meth:`update`, :meth:`suspend` and
+    :meth:`reactivate`. Stores that publish everything at once (a snapshot file) also override
+    :meth:`begin` and :meth:`commit`; :meth:`abort` undoes an unfinished batch.
+
+    :func:`lucca_sync.apply` drives a sink in this order::
+
+        begin()
+        create / update / reactivate / exclude / suspend ...   (managers before their reports)
+        commit()      -> refusals by key; or abort() if apply stops early
+
+    Every method signals failure by raising :class:`lucca_sync.exceptions.SinkError`
+    (with ``key`` set when one record is concerned); any other exception is a bug in the sink
+    and is wrapped by ``apply``. Operations must be idempotent: applying the same create twice,
+    or suspending a suspended user, is not an error.
+    """
+
+    #: The record key that identifies a user in this target.
+    key_field: ClassVar[str] = "uniq_identifier"
+    #: The record key that holds the manager's key; resolved against the synced set by the planner.
+    manager_field: ClassVar[str | None] = "manager_uniq_identifier"
+
+    def accepts_field(self, name: str) -> bool:
+        """Whether ``name`` is a target key this sink can store; mappings are checked against it.
+
+        The default accepts every key.
+        """
+        return True
+
+    @abc.abstractmethod
+    def users(self) -> Iterable[TargetUser]:
+        """Every user the target holds, managed or not, active or suspended."""
+
+    @abc.abstractmethod
+    def create(self, key: str, fields: Mapping[str, str | None]) -> None:
+        """Create an active, managed user ``key`` with ``fields`` (the key field included)."""
+
+    @abc.abstractmethod
+    def update(
+        self, key: str, changes: Mapping[str, str | None], *, new_key: str | None = None
+    ) -> None:
+        """Change some fields of user ``key``; ``changes`` holds only the changed keys.
+
+        The user is in scope afterwards: a user marked excluded is no longer. With ``new_key``,
+        the user is *adopted*: from now on it is known under ``new_key`` and managed by the sync.
+        """
+
+    @abc.abstractmethod
+    def suspend(self, key: str) -> None:
+        """Suspend user ``key`` (never delete it)."""
+
+    @abc.abstractmethod
+    def reactivate(self, key: str, changes: Mapping[str, str | None]) -> None:
+        """Reactivate suspended user ``key`` and apply ``changes`` (possibly empty)."""
+
+    def exclude(self, key: str) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Mark user ``key`` as out of scope: the target must leave it exactly as it is.
+
+        Called for an employee excluded by a rule while the target still holds them, under
+        ``on_excluded="leave"``. The default does nothing, which is right for stores that only
+        change what they are told to; snapshot stores must keep such a user without sending
+        their data (Elevo: a ``skip`` row).
+        """
+
+    def begin(self) -> None:  # noqa: B027 - optional hook
+        """Start a batch of operations. The default does nothing."""
+
+    def commit(self) -> Mapping[str, str]:
+        """Make the batch visible (publish a snapshot); the default has nothing to publish.
+
+        Returns the records the store refused while publishing, as ``{key: reason}``; those
+        records were not written, the others were. Raises :class:`SinkError` when nothing could
+        be published at all.
+        """
+        return {}
+
+    def abort(self) -> None:  # noqa: B027 - optional hook
+        """Drop an unfinished batch: nothing of it may become visible. The default does nothing."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or files. The default does nothing."""
