@@ -15,6 +15,6 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== docs (mkdocs build --strict)"
-.venv/bin/mkdocs build --strict --quiet --site-dir .venv/site
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir .venv/site
 echo "== pytest"
 .venv/bin/pytest -p no:cacheprovider "$@"

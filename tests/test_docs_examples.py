@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from lucca_sync import _mapping_transforms
+
 ROOT = Path(__file__).resolve().parent.parent
 _BLOCK = re.compile(
     r"(?P<marker><!-- no-run -->\s*\n)?"
@@ -44,6 +46,8 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
     The examples assert what they show, so a wrong example fails here.
     """
     monkeypatch.chdir(tmp_path)
+    # Pages may register transforms; the rest of the suite must not see them.
+    monkeypatch.setattr(_mapping_transforms, "_REGISTERED", dict(_mapping_transforms._REGISTERED))
     namespace: dict[str, object] = {"__name__": f"docs_example_{page.stem}"}
     for number, source in enumerate(_examples(page), start=1):
         code = compile(source, f"{page.relative_to(ROOT)} (example {number})", "exec")

@@ -9,7 +9,24 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from lucca_sync._apply import Outcome, SyncReport, apply, sync
 from lucca_sync._employee import Employee, Ref
+from lucca_sync._lucca import ApiKey, EmployeePager, LuccaDirectory
+from lucca_sync._plan import plan
+from lucca_sync._plan_model import (
+    Create,
+    Exclude,
+    FieldChange,
+    Plan,
+    PlanError,
+    Reactivate,
+    SafetyViolation,
+    Suspend,
+    Update,
+)
+from lucca_sync._safety import Safety
+from lucca_sync.mapping import FieldMapping
+from lucca_sync.rules import DEFAULT_RULES, Exclusion, ExclusionRule, RuleContext
 from lucca_sync.sinks import Sink, TargetUser
 
 try:
@@ -18,9 +35,32 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 __all__ = [
+    "DEFAULT_RULES",
+    "ApiKey",
+    "Create",
     "Employee",
+    "EmployeePager",
+    "Exclude",
+    "Exclusion",
+    "ExclusionRule",
+    "FieldChange",
+    "FieldMapping",
+    "LuccaDirectory",
+    "Outcome",
+    "Plan",
+    "PlanError",
+    "Reactivate",
     "Ref",
+    "RuleContext",
+    "Safety",
+    "SafetyViolation",
     "Sink",
+    "Suspend",
+    "SyncReport",
     "TargetUser",
+    "Update",
     "__version__",
+    "apply",
+    "plan",
+    "sync",
 ]

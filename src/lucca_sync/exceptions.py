@@ -12,9 +12,11 @@ LuccaSyncError
 │   │   ├── NotFoundError                 404
 │   │   ├── RateLimitError                429, still after the retries
 │   │   └── ServerError                   5xx or 408, still after the retries
-│   └── ResponseDecodeError               a 2xx whose body is not what Lucca documents
+│   ├── ResponseDecodeError               a 2xx whose body is not what Lucca documents
+│   └── IncompleteReadError               the directory changed under the read; it may miss people
 ├── RuleError                             an exclusion rule raised for one employee
 ├── MappingError                          one employee's field could not be produced or is invalid
+│   └── InvalidValueError                 the value breaks a target constraint (e-mail, date...)
 ├── SinkError                             the target refused or failed an operation
 ├── SafetyError                           the plan trips a safety limit; nothing was written
 └── PlanMismatchError                     a reviewed plan does not match what is being applied
@@ -33,6 +35,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "IncompleteReadError",
+    "InvalidValueError",
     "LuccaSyncError",
     "MappingError",
     "NotFoundError",
@@ -139,6 +143,20 @@ class ResponseDecodeError(APIError):
         super().__init__(message, url=url)
 
 
+class IncompleteReadError(APIError):
+    """The list of users kept changing while it was paged through, even after re-reading it.
+
+    Employees removed or added between two pages shift the rows of the next page, so some
+    could have been skipped; rather than return a list that looks complete but may miss
+    people, the read is abandoned. ``restarts`` is how many times it was re-read from the
+    start. Retry later, when the directory is not being edited.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, restarts: int = 0) -> None:
+        self.restarts = restarts
+        super().__init__(message, url=url)
+
+
 class RuleError(LuccaSyncError):
     """An exclusion rule raised while deciding about one employee.
 
@@ -166,6 +184,25 @@ class MappingError(LuccaSyncError):
         self.employee_id = employee_id
         self.field = field
         super().__init__(message)
+
+
+class InvalidValueError(MappingError):
+    """A mapped value breaks a constraint of the target (e-mail syntax, date format, range).
+
+    ``value`` is the offending value, for programs; it is never part of the message or the
+    repr, since it is usually personal data.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        employee_id: object = None,
+        field: str | None = None,
+        value: str | None = None,
+    ) -> None:
+        self.value = value
+        super().__init__(message, employee_id=employee_id, field=field)
 
 
 class SinkError(LuccaSyncError):

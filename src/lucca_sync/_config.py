@@ -1,0 +1,659 @@
+"""The ``lucca-sync`` configuration file: TOML, structured into frozen attrs classes.
+
+One cattrs converter turns each table of the file into its section class. Its hooks are strict
+(a string is not a number, ``"false"`` is not a boolean) and unknown keys are errors, so that a
+typo never silently falls back to a default. Every problem of the file is collected — with the
+dotted key path and what was expected — and raised at once as one
+:class:`~lucca_sync.exceptions.ConfigurationError`.
+
+Secrets never live in the file: ``[lucca] api_key_env`` names the environment variable that holds
+the API key. A key written in the file is refused unless ``allow_secret_in_file = true``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+import typing
+import zoneinfo
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError
+
+from lucca_sync._lucca import ApiKey, LuccaDirectory
+from lucca_sync._safety import Safety
+from lucca_sync.elevo import ElevoSink
+from lucca_sync.elevo._csv import accepts_field as elevo_accepts_field
+from lucca_sync.exceptions import ConfigurationError
+from lucca_sync.mapping import FieldMapping
+from lucca_sync.rules import DEFAULT_RULES, ExclusionRule, rules_from_config
+
+__all__ = [
+    "Config",
+    "DirectorySinkSection",
+    "LuccaSection",
+    "RulesSection",
+    "SafetySection",
+    "SftpSinkSection",
+    "SyncSection",
+    "load_config",
+]
+
+_T = TypeVar("_T")
+
+#: Elevo's documented upload folder for users snapshots.
+ELEVO_REMOTE_DIR = "/uploads/users"
+
+
+@attrs.frozen(kw_only=True)
+class LuccaSection:
+    """``[lucca]``: where Lucca is and how to authenticate.
+
+    Give either ``url`` (any https base URL, sandboxes included) or ``subdomain`` (with
+    ``environment`` and ``region``). The API key is read from the environment variable named by
+    ``api_key_env``.
+    """
+
+    url: str | None = None
+    subdomain: str | None = None
+    environment: Literal["ilucca", "ilucca-test", "ilucca-demo"] = "ilucca"
+    region: Literal["net", "ch"] = "net"
+    api_key_env: str = "LUCCA_API_KEY"
+    api_key: str | None = attrs.field(default=None, repr=False)
+    allow_secret_in_file: bool = False
+    timeout: float = 10.0
+    retries: int = 5
+    page_size: int = 1000
+    requests_per_minute: int = 50
+
+    @property
+    def base_url(self) -> str:
+        """The tenant URL, from ``url`` or built from ``subdomain``/``environment``/``region``."""
+        if self.url is not None:
+            return self.url.rstrip("/")
+        return f"https://{self.subdomain}.{self.environment}.{self.region}"
+
+
+@attrs.frozen(kw_only=True)
+class RulesSection:
+    """``[rules]``: who is left out of the sync, and what happens to them in the target.
+
+    ``exclude`` is the list of rule tables given to :func:`lucca_sync.rules.rules_from_config`;
+    absent means the default rules (the ``e_skip_elevo_sync`` check box), an empty list means
+    no rule at all.
+    """
+
+    on_excluded: Literal["leave", "suspend"] = "leave"
+    exclude: tuple[dict[str, Any], ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DirectorySinkSection:
+    """``[sink] type = "directory"``: write the Elevo snapshot into a local folder."""
+
+    type: Literal["directory"] = "directory"
+    path: str
+    state_dir: str | None = None
+    filename: str = "users.csv"
+    adopt_from: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SftpSinkSection:
+    """``[sink] type = "sftp"``: upload the Elevo snapshot to Elevo's SFTP server."""
+
+    type: Literal["sftp"] = "sftp"
+    host: str
+    port: int = 22
+    username: str
+    private_key_path: str | None = None
+    private_key_passphrase_env: str | None = None
+    known_hosts: str | None = None
+    remote_dir: str = ELEVO_REMOTE_DIR
+    staging_dir: str | None = None
+    timeout: float = 30.0
+    state_dir: str
+    filename: str = "users.csv"
+    adopt_from: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SafetySection:
+    """``[safety]``: the limits of :class:`lucca_sync.Safety`; absent keys keep its defaults."""
+
+    max_suspensions: int | None = None
+    max_suspension_ratio: float | None = None
+    min_source_ratio: float | None = None
+    allow_empty_source: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SyncSection:
+    """``[sync]``: planning options (see :func:`lucca_sync.plan`)."""
+
+    time_zone: str = "Europe/Paris"
+    match_by: tuple[str, ...] = ()
+    manager_fallback: Literal["nearest_ancestor", "empty"] = "nearest_ancestor"
+
+
+SinkSection = DirectorySinkSection | SftpSinkSection
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """A validated configuration file.
+
+    The ``*_section`` attributes and ``lucca``/``sync`` mirror the file; ``rules``, ``mapping``
+    and ``safety`` are the library objects built from it (validated when the file was loaded).
+    """
+
+    path: Path
+    lucca: LuccaSection
+    rules_section: RulesSection
+    sink_section: SinkSection
+    sync: SyncSection
+    rules: tuple[ExclusionRule, ...]
+    mapping: FieldMapping
+    safety: Safety
+
+    def resolve(self, value: str) -> Path:
+        """A path of the file, relative to the folder holding the configuration file."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
+
+    def today(self) -> date:
+        """Today in the tenant's time zone (``sync.time_zone``)."""
+        return datetime.now(zoneinfo.ZoneInfo(self.sync.time_zone)).date()
+
+    def directory(self, environ: Mapping[str, str]) -> LuccaDirectory:
+        """The Lucca reader, with the API key read from ``environ``.
+
+        Raises:
+            ConfigurationError: The key's environment variable is not set.
+        """
+        section = self.lucca
+        return LuccaDirectory(
+            section.base_url,
+            ApiKey(credential_from_env(section, environ)),
+            timeout=section.timeout,
+            retries=section.retries,
+            page_size=section.page_size,
+            requests_per_minute=section.requests_per_minute,
+            time_zone=self.sync.time_zone,
+        )
+
+    def sink(self, environ: Mapping[str, str] = os.environ) -> ElevoSink:
+        """The Elevo sink the file describes (SFTP secrets read from ``environ``)."""
+        section = self.sink_section
+        adopt_from = None if section.adopt_from is None else self.resolve(section.adopt_from)
+        if isinstance(section, DirectorySinkSection):
+            return ElevoSink.to_directory(
+                self.resolve(section.path),
+                state_dir=None if section.state_dir is None else self.resolve(section.state_dir),
+                filename=section.filename,
+                adopt_from=adopt_from,
+            )
+        passphrase = None
+        if section.private_key_passphrase_env is not None:
+            passphrase = environ.get(section.private_key_passphrase_env)
+            if not passphrase:
+                raise ConfigurationError(
+                    f"sink.private_key_passphrase_env: the environment variable "
+                    f"{section.private_key_passphrase_env} is not set or empty"
+                )
+        return ElevoSink.over_sftp(
+            section.host,
+            port=section.port,
+            username=section.username,
+            private_key_path=None
+            if section.private_key_path is None
+            else self.resolve(section.private_key_path),
+            passphrase=passphrase,
+            known_hosts=None if section.known_hosts is None else self.resolve(section.known_hosts),
+            remote_dir=section.remote_dir,
+            staging_dir=section.staging_dir,
+            timeout=section.timeout,
+            state_dir=self.resolve(section.state_dir),
+            filename=section.filename,
+            adopt_from=adopt_from,
+        )
+
+    def describe_sink(self) -> str:
+        """One line saying where the snapshot goes."""
+        section = self.sink_section
+        if isinstance(section, DirectorySinkSection):
+            state = "next to it" if section.state_dir is None else self.resolve(section.state_dir)
+            return f"Elevo snapshot in folder {self.resolve(section.path)} (state {state})"
+        return (
+            f"Elevo snapshot over SFTP to {section.username}@{section.host}:{section.port}"
+            f"{section.remote_dir} (state {self.resolve(section.state_dir)})"
+        )
+
+    def plan_options(self) -> dict[str, Any]:
+        """The keyword options of :func:`lucca_sync.plan` the file sets (``safety`` aside)."""
+        return {
+            "rules": self.rules,
+            "mapping": self.mapping,
+            "time_zone": self.sync.time_zone,
+            "on_excluded": self.rules_section.on_excluded,
+            "match_by": self.sync.match_by,
+            "manager_fallback": self.sync.manager_fallback,
+        }
+
+
+# --- the converter --------------------------------------------------------------------------
+
+
+class _ExpectedError(ValueError):
+    """A value of the wrong type or outside its allowed set; the message says what was expected."""
+
+
+def _describe(value: object) -> str:
+    """Name the TOML type of ``value`` without echoing it (it could be a secret)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise _ExpectedError(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _strict_bool(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise _ExpectedError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _strict_int(value: object, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _ExpectedError(f"expected an integer, got {_describe(value)}")
+    return value
+
+
+def _strict_float(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _ExpectedError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _strict_dict(value: object, _: type) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _ExpectedError(f"expected a table, got {_describe(value)}")
+    return value
+
+
+def _literal_hook(literal: Any) -> Callable[[object, type], object]:
+    choices = typing.get_args(literal)
+
+    def structure(value: object, _: type) -> object:
+        if value not in choices or isinstance(value, bool):
+            expected = ", ".join(repr(choice) for choice in choices)
+            got = repr(value) if isinstance(value, str) and len(value) <= 40 else _describe(value)
+            raise _ExpectedError(f"expected one of {expected}, got {got}")
+        return value
+
+    return structure
+
+
+def _is_raw_table(kind: object) -> bool:
+    return kind == dict[str, Any]
+
+
+def _is_literal(kind: object) -> bool:
+    return typing.get_origin(kind) is Literal
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook_func(_is_raw_table, _strict_dict)
+    converter.register_structure_hook_factory(_is_literal, _literal_hook)
+    return converter
+
+
+#: The one converter of the configuration file.
+_CONVERTER = _make_converter()
+
+
+def _format(exc: BaseException, kind: type | None) -> str:
+    if isinstance(exc, _ExpectedError):
+        return str(exc)
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [field.name for field in attrs.fields(exc.cl)]
+        extra = sorted(exc.extra_fields)
+        if len(extra) == 1:
+            close = difflib.get_close_matches(extra[0], known, n=1)
+            if close:
+                return f"unknown key {extra[0]!r} (did you mean {close[0]!r}?)"
+        noun = "key" if len(extra) == 1 else "keys"
+        listed = ", ".join(repr(key) for key in extra)
+        return f"unknown {noun} {listed} (expected one of: {', '.join(known)})"
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, AttributeError | TypeError):
+        return "expected a table" if kind is None or attrs.has(kind) else f"invalid value ({exc})"
+    return cattrs.v.format_exception(exc, kind)
+
+
+def _problems(exc: BaseException, path: str) -> list[str]:
+    """``"key.path: what was expected"`` for each problem cattrs found under ``path``."""
+    problems = []
+    for message in cattrs.transform_error(exc, path=path, format_exception=_format):
+        text, _, where = message.rpartition(" @ ")
+        where = where.removeprefix("$.")
+        problems.append(f"{where}: {text}")
+    return problems
+
+
+def _structure(data: object, kind: type[_T], path: str, problems: list[str]) -> _T | None:
+    try:
+        return _CONVERTER.structure(data, kind)
+    except Exception as exc:  # every structuring failure becomes a problem line
+        problems.extend(_problems(exc, f"$.{path}"))
+        return None
+
+
+# --- loading --------------------------------------------------------------------------------
+
+_SECTIONS = ("lucca", "rules", "mapping", "sink", "safety", "sync")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
+
+
+_KEY_IN_FILE_REFUSAL = (
+    "lucca.api_key: an API key written in the configuration file is refused; put it in the "
+    "environment variable named by lucca.api_key_env (LUCCA_API_KEY by default) instead, "
+    "or set lucca.allow_secret_in_file = true"
+)
+
+
+def _secret_in_file(lucca: object) -> bool:
+    """Whether an unparsable ``[lucca]`` table still holds a refused secret."""
+    return (
+        isinstance(lucca, dict)
+        and "api_key" in lucca
+        and lucca.get("allow_secret_in_file") is not True
+    )
+
+
+def _check_lucca(section: LuccaSection, problems: list[str]) -> None:
+    if section.url is None and section.subdomain is None:
+        problems.append(
+            "lucca.url: required — the tenant URL (https://acme.ilucca.net), "
+            "or lucca.subdomain with environment and region"
+        )
+    elif section.url is not None and section.subdomain is not None:
+        problems.append("lucca: give either url or subdomain, not both")
+    if section.url is not None and not re.match(r"https?://[^/\s]+", section.url):
+        problems.append("lucca.url: expected an absolute URL such as https://acme.ilucca.net")
+    if section.subdomain is not None and not _SUBDOMAIN.fullmatch(section.subdomain):
+        problems.append(
+            "lucca.subdomain: expected the text before .ilucca.net (letters, digits, hyphens)"
+        )
+    if not _ENV_NAME.fullmatch(section.api_key_env):
+        problems.append("lucca.api_key_env: expected an environment variable name")
+    if section.api_key is not None and not section.allow_secret_in_file:
+        problems.append(_KEY_IN_FILE_REFUSAL)
+    if section.timeout <= 0:
+        problems.append("lucca.timeout: expected a number of seconds greater than 0")
+    if section.retries < 0:
+        problems.append("lucca.retries: expected 0 or more")
+    if not 1 <= section.page_size <= 1000:
+        problems.append("lucca.page_size: expected an integer from 1 to 1000 (Lucca's maximum)")
+    if section.requests_per_minute < 1:
+        problems.append("lucca.requests_per_minute: expected an integer of 1 or more")
+
+
+def _check_sink(section: SinkSection, problems: list[str]) -> None:
+    if isinstance(section, SftpSinkSection):
+        name = section.private_key_passphrase_env
+        if name is not None and not _ENV_NAME.fullmatch(name):
+            problems.append(
+                "sink.private_key_passphrase_env: expected an environment variable name"
+            )
+        if not 1 <= section.port <= 65535:
+            problems.append("sink.port: expected a TCP port from 1 to 65535")
+        if section.timeout <= 0:
+            problems.append("sink.timeout: expected a number of seconds greater than 0")
+
+
+def _check_sync(section: SyncSection, problems: list[str]) -> None:
+    try:
+        zoneinfo.ZoneInfo(section.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"sync.time_zone: expected an IANA time zone such as 'Europe/Paris', "
+            f"got {section.time_zone!r}"
+        )
+
+
+def _prefixed(prefix: str, error: ConfigurationError) -> list[str]:
+    """The problems of a library ConfigurationError, each under ``prefix`` unless it has it."""
+    problems = []
+    for problem in error.problems:
+        if problem.startswith(prefix):
+            problems.append(problem)
+        elif problem.startswith("["):
+            problems.append(f"{prefix}{problem}")
+        else:
+            problems.append(f"{prefix}.{problem}")
+    return problems
+
+
+def _build_rules(data: tuple[dict[str, Any], ...] | None) -> tuple[ExclusionRule, ...]:
+    if data is None:
+        return DEFAULT_RULES
+    return rules_from_config(list(data), path="rules.exclude")
+
+
+def _build_mapping(data: dict[str, Any] | None) -> FieldMapping:
+    if data is None:
+        return FieldMapping.elevo_default()
+    return FieldMapping.from_dict(data, accepts=elevo_accepts_field)
+
+
+def _build_safety(section: SafetySection) -> Safety:
+    limits = {key: value for key, value in attrs.asdict(section).items() if value is not None}
+    try:
+        return Safety(**limits)
+    except ConfigurationError as error:
+        # Safety names its arguments "Safety.<name>"; the file calls them "safety.<name>".
+        raise ConfigurationError(
+            str(error), tuple(p.replace("Safety.", "", 1) for p in error.problems)
+        ) from error
+
+
+def _build(build: Callable[[], _T], prefix: str, problems: list[str]) -> _T | None:
+    try:
+        return build()
+    except ConfigurationError as error:
+        problems.extend(_prefixed(prefix, error))
+        return None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, structure and validate a configuration file.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The validated configuration, with the rules, mapping and safety limits built.
+
+    Raises:
+        ConfigurationError: The file cannot be read or parsed, or has problems; ``problems``
+            lists every one of them as ``"key.path: what was expected"``.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot read configuration file {file}: {reason}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"configuration file {file} is not UTF-8 text") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"configuration file {file} is not valid TOML: {exc}") from exc
+    return config_from_dict(data, path=file)
+
+
+def config_from_dict(data: Mapping[str, object], *, path: Path) -> Config:
+    """Structure and validate the parsed content of a configuration file.
+
+    Args:
+        data: The parsed TOML document.
+        path: Where it was read from; relative paths in it are relative to its folder.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigurationError: Listing every problem found.
+    """
+    problems = [
+        f"{key}: unknown section (expected one of: {', '.join(_SECTIONS)})"
+        for key in sorted(set(data) - set(_SECTIONS))
+    ]
+    if "lucca" not in data:
+        problems.append("lucca: required section missing (the Lucca URL and credentials)")
+    if "sink" not in data:
+        problems.append("sink: required section missing (where to deliver the Elevo snapshot)")
+
+    lucca = _structure(data.get("lucca", {}), LuccaSection, "lucca", problems)
+    rules_section = _structure(data.get("rules", {}), RulesSection, "rules", problems)
+    sink = _structure_sink_section(data.get("sink"), problems)
+    sync = _structure(data.get("sync", {}), SyncSection, "sync", problems)
+    mapping_data = None
+    if "mapping" in data:
+        mapping_data = _structure(data["mapping"], dict[str, Any], "mapping", problems)
+    safety_section = _structure(data.get("safety", {}), SafetySection, "safety", problems)
+
+    if lucca is not None and "lucca" in data:
+        _check_lucca(lucca, problems)
+    elif _secret_in_file(data.get("lucca")):
+        problems.append(_KEY_IN_FILE_REFUSAL)
+    if sink is not None:
+        _check_sink(sink, problems)
+    if sync is not None:
+        _check_sync(sync, problems)
+
+    rules = None
+    if rules_section is not None:
+        rules = _build(lambda: _build_rules(rules_section.exclude), "rules.exclude", problems)
+    mapping = None
+    if mapping_data is not None or "mapping" not in data:
+        mapping = _build(lambda: _build_mapping(mapping_data), "mapping", problems)
+    safety = None
+    if safety_section is not None:
+        safety = _build(lambda: _build_safety(safety_section), "safety", problems)
+
+    if problems:
+        count = len(problems)
+        noun = "problem" if count == 1 else "problems"
+        message = f"configuration file {path} has {count} {noun}:\n  " + "\n  ".join(problems)
+        raise ConfigurationError(message, problems=tuple(problems))
+    # No problem means every section was structured and built.
+    assert lucca is not None  # noqa: S101
+    assert rules_section is not None  # noqa: S101
+    assert sink is not None  # noqa: S101
+    assert sync is not None  # noqa: S101
+    assert rules is not None  # noqa: S101
+    assert mapping is not None  # noqa: S101
+    assert safety is not None  # noqa: S101
+    return Config(
+        path=path,
+        lucca=lucca,
+        rules_section=rules_section,
+        sink_section=sink,
+        sync=sync,
+        rules=rules,
+        mapping=mapping,
+        safety=safety,
+    )
+
+
+def _structure_sink_section(data: object, problems: list[str]) -> SinkSection | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"sink: expected a table, got {_describe(data)}")
+        return None
+    kinds: dict[object, type[DirectorySinkSection] | type[SftpSinkSection]] = {
+        "directory": DirectorySinkSection,
+        "sftp": SftpSinkSection,
+    }
+    if "type" not in data:
+        problems.append("sink.type: required key missing ('directory' or 'sftp')")
+        return None
+    kind = kinds.get(data["type"])
+    if kind is None:
+        got = data["type"]
+        shown = repr(got) if isinstance(got, str) and len(got) <= 40 else _describe(got)
+        problems.append(f"sink.type: expected 'directory' or 'sftp', got {shown}")
+        return None
+    return _structure(data, kind, "sink", problems)
+
+
+def credential_from_env(section: LuccaSection, environ: Mapping[str, str]) -> str:
+    """The API key: from the environment variable named in the file (or the file, if allowed).
+
+    Raises:
+        ConfigurationError: The variable is not set or empty (its value is never shown).
+    """
+    if section.api_key is not None and section.allow_secret_in_file:
+        return section.api_key
+    value = environ.get(section.api_key_env, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"lucca.api_key_env: the environment variable {section.api_key_env} is not set or "
+            "empty; export the Lucca API key in it",
+            problems=(f"lucca.api_key_env: environment variable {section.api_key_env} not set",),
+        )
+    return value
+
+
+def secrets_to_hide(config_path: str | os.PathLike[str], environ: Mapping[str, str]) -> list[str]:
+    """The secret values a run with this configuration could know, to scrub from any output.
+
+    Reads the file leniently (any error means: nothing more to hide than nothing).
+    """
+    try:
+        data = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    names = ["LUCCA_API_KEY"]
+    found = []
+    lucca, sink = data.get("lucca"), data.get("sink")
+    if isinstance(lucca, dict):
+        if isinstance(lucca.get("api_key_env"), str):
+            names.append(lucca["api_key_env"])
+        if isinstance(lucca.get("api_key"), str):
+            found.append(lucca["api_key"])
+    if isinstance(sink, dict) and isinstance(sink.get("private_key_passphrase_env"), str):
+        names.append(sink["private_key_passphrase_env"])
+    found += [environ[name] for name in names if environ.get(name, "").strip()]
+    # Very short values would scrub innocent text; real secrets are long.
+    return [value for value in found if len(value) >= 8]

@@ -1,0 +1,412 @@
+"""The Lucca directory reader: :class:`LuccaDirectory` and its lazy :class:`EmployeePager`.
+
+Completeness is the rule here: a read either returns every employee Lucca lists, or raises.
+
+Paging uses ``paging={offset},{limit}`` with pages that **overlap by one row**: each page after
+the first starts at the last row of the previous one (offset step ``limit - 1``). Under a stable
+order (``orderBy=id,asc``), finding that row again proves that no row was skipped between the
+two pages, even if employees were added or removed meanwhile (rows that moved back into view
+are de-duplicated by id). If the row is not found, rows shifted by an unknown amount: the read
+restarts from the first page (still de-duplicating what was already returned), at most
+:data:`MAX_RESTARTS` times, then gives up with :class:`~lucca_sync.exceptions.IncompleteReadError`.
+The cost is at most one or two extra requests per read: ``ceil(n / 1000) + 2`` in the worst
+case for ``n`` employees, instead of ``ceil(n / 1000) + 1``, and no extra count request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, tzinfo
+from typing import Any, Final, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import urllib3
+from urllib3.util import Retry, Timeout
+
+from lucca_sync._employee import Employee
+from lucca_sync._lucca._credentials import ApiKey
+from lucca_sync._lucca._http import LuccaHttp, is_int
+from lucca_sync._lucca._v3 import USER_FIELDS, RowKey, V3Decoder, row_key
+from lucca_sync.exceptions import ConfigurationError, IncompleteReadError, ResponseDecodeError
+
+__all__ = ["MAX_RESTARTS", "EmployeePager", "LuccaDirectory"]
+
+logger = logging.getLogger("lucca_sync.http")
+
+#: Re-reads from the first page after rows shifted between pages, before giving up.
+MAX_RESTARTS: Final = 2
+#: Largest page Lucca serves for users.
+MAX_PAGE_SIZE: Final = 1000
+#: After a 408 ("request too slow") pages are halved, down to this size.
+MIN_PAGE_SIZE_AFTER_408: Final = 100
+_USERS_PATH: Final = "/api/v3/users"
+_SUBDOMAIN: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+ENVIRONMENTS: Final = ("ilucca", "ilucca-test", "ilucca-demo")
+REGIONS: Final = ("net", "ch")
+
+
+class LuccaDirectory:
+    """Reads employees from a Lucca tenant through the legacy v3 users API.
+
+    Every request is paced (``requests_per_minute`` in any sliding 60 s window), retried on
+    429/408/5xx and connection errors as the ``retries`` policy allows, and logged on the
+    ``lucca_sync.http`` logger (one INFO line per request, never the key nor HR data).
+
+    Args:
+        base_url: The tenant, e.g. ``https://acme.ilucca.net``; ``https`` is required except
+            for loopback hosts.
+        credential: The API key.
+        timeout: Seconds to connect and to read each answer, or a urllib3 ``Timeout``.
+        retries: Retries per request (default policy: exponential back-off with jitter,
+            ``Retry-After`` honoured up to 120 s), or a urllib3 ``Retry`` used as the policy.
+        page_size: Users per request, 1..1000 (pages overlap by one row, so 1 acts as 2).
+        requests_per_minute: Client-side pacing; Lucca's budget is 50 per tenant, shared by
+            every integration of the tenant.
+        pool_manager: The urllib3 pool to send through (proxies, custom TLS); a new
+            ``PoolManager`` if ``None``.
+        clock: Monotonic seconds for pacing and retry budgets (tests inject a fake).
+        sleep: How to wait (tests inject a fake that advances their clock).
+        time_zone: The tenant's time zone (an IANA name or a ``tzinfo``): decides "today" for
+            former/upcoming employees and converts date-times that carry an offset.
+
+    Raises:
+        ConfigurationError: Any argument is invalid; every problem is listed.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credential: ApiKey,
+        *,
+        timeout: float | Timeout = 10.0,
+        retries: int | Retry = 5,
+        page_size: int = MAX_PAGE_SIZE,
+        requests_per_minute: int = 50,
+        pool_manager: urllib3.PoolManager | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        time_zone: str | tzinfo = "Europe/Paris",
+    ) -> None:
+        problems: list[str] = []
+        if not is_int(page_size) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            problems.append(f"page_size: expected an int from 1 to 1000, got {page_size!r}")
+        zone = _zone(time_zone, problems)
+        try:
+            self._http = LuccaHttp(
+                base_url,
+                credential,
+                timeout=timeout,
+                retries=retries,
+                requests_per_minute=requests_per_minute,
+                pool_manager=pool_manager,
+                clock=clock,
+                sleep=sleep,
+            )
+        except ConfigurationError as exc:
+            problems[:0] = exc.problems
+        if problems:
+            raise ConfigurationError("; ".join(problems), tuple(problems))
+        self._page_size = page_size
+        self._zone = zone
+        self._decoder = V3Decoder(zone)
+
+    @classmethod
+    def from_subdomain(
+        cls,
+        subdomain: str,
+        credential: ApiKey,
+        *,
+        environment: str = "ilucca",
+        region: str = "net",
+        **options: Any,
+    ) -> LuccaDirectory:
+        """A directory for ``https://{subdomain}.{environment}.{region}``.
+
+        Args:
+            subdomain: The tenant's name, the part before ``.ilucca.net`` (``"acme"``).
+            credential: The API key.
+            environment: ``"ilucca"`` (production), ``"ilucca-test"`` (the customer's test
+                copy) or ``"ilucca-demo"``.
+            region: ``"net"`` (France, default) or ``"ch"`` (Switzerland).
+            **options: Any keyword option of :class:`LuccaDirectory`.
+
+        Raises:
+            ConfigurationError: An invalid subdomain, environment or region (all listed).
+        """
+        problems: list[str] = []
+        if not isinstance(cast(object, subdomain), str) or not _SUBDOMAIN.fullmatch(
+            subdomain.lower()
+        ):
+            problems.append(
+                f"subdomain: expected a DNS label such as 'acme' (the part before "
+                f"'.ilucca.net', letters, digits and '-'), got {subdomain!r}"
+            )
+        if environment not in ENVIRONMENTS:
+            problems.append(f"environment: expected one of {ENVIRONMENTS}, got {environment!r}")
+        if region not in REGIONS:
+            problems.append(f"region: expected one of {REGIONS}, got {region!r}")
+        if problems:
+            raise ConfigurationError("; ".join(problems), tuple(problems))
+        return cls(f"https://{subdomain.lower()}.{environment}.{region}", credential, **options)
+
+    def __repr__(self) -> str:
+        return f"LuccaDirectory({self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The tenant URL, without a trailing slash."""
+        return self._http.base_url
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests sent by this directory so far, retries included."""
+        return self._http.requests_made
+
+    def today(self) -> date:
+        """Today's date in the tenant's time zone."""
+        return datetime.now(self._zone).date()
+
+    def list_employees(
+        self,
+        *,
+        include_former: bool = False,
+        modified_since: datetime | None = None,
+        strict: bool = True,
+        today: date | None = None,
+    ) -> EmployeePager:
+        """The employees of the directory, read lazily page by page.
+
+        Nothing is requested before the pager is iterated; each iteration is a new read.
+
+        Args:
+            include_former: Also return employees whose contract has ended.
+            modified_since: Only employees modified at or after this moment (naive = tenant
+                local time). Such a read cannot see deletions: pair it with full reads.
+            strict: ``True``: a malformed user stops the read with ``ResponseDecodeError``.
+                ``False``: it is left out and its error appended to ``pager.errors``.
+            today: The date that separates former from active employees; today in the
+                tenant's time zone if ``None``.
+
+        Returns:
+            An :class:`EmployeePager`.
+
+        Raises:
+            ConfigurationError: ``modified_since`` or ``today`` has the wrong type.
+        """
+        if modified_since is not None and not isinstance(cast(object, modified_since), datetime):
+            raise ConfigurationError(
+                f"modified_since: expected a datetime, got {type(modified_since).__name__}"
+            )
+        if today is not None and (
+            not isinstance(cast(object, today), date) or isinstance(today, datetime)
+        ):
+            raise ConfigurationError(f"today: expected a date, got {type(today).__name__}")
+        return EmployeePager(
+            self,
+            include_former=bool(include_former),
+            modified_since=self._naive(modified_since) if modified_since else None,
+            strict=bool(strict),
+            today=today,
+        )
+
+    def get_employee(self, employee_id: int) -> Employee:
+        """One employee by id (former employees included).
+
+        Raises:
+            ConfigurationError: ``employee_id`` is not a positive int.
+            NotFoundError: No such user, or the key cannot see them.
+            APIError: Any other failure (see :class:`LuccaDirectory`).
+        """
+        if not is_int(employee_id) or employee_id < 1:
+            raise ConfigurationError(f"employee_id: expected a positive int, got {employee_id!r}")
+        reply = self._http.get_json(f"{_USERS_PATH}/{employee_id}", [("fields", USER_FIELDS)])
+        return self._decoder.single(reply.body, url=reply.url)
+
+    def _naive(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None:
+            return moment
+        return moment.astimezone(self._zone).replace(tzinfo=None)
+
+
+class EmployeePager:
+    """A lazy read of the directory: iterate it for employees, or :meth:`by_page` for lists.
+
+    Each iteration sends its own requests. After (or during) an iteration:
+
+    Attributes:
+        errors: With ``strict=False``, the ``ResponseDecodeError`` of each user left out.
+        requests_made: HTTP requests sent by the last iteration, retries included.
+        restarts: How many times the last iteration re-read from the first page because rows
+            shifted between pages.
+
+    Raises (while iterating):
+        ResponseDecodeError: A malformed page (always) or user (``strict=True``).
+        IncompleteReadError: Rows kept shifting between pages; the read may miss people.
+        APIError: Any HTTP failure, after the retries. An exception always means the read
+            is incomplete: the employees already yielded are not the whole directory.
+    """
+
+    def __init__(
+        self,
+        directory: LuccaDirectory,
+        *,
+        include_former: bool,
+        modified_since: datetime | None,
+        strict: bool,
+        today: date | None,
+    ) -> None:
+        self._directory = directory
+        self._include_former = include_former
+        self._modified_since = modified_since
+        self._strict = strict
+        self._today = today
+        self.errors: list[ResponseDecodeError] = []
+        self.requests_made = 0
+        self.restarts = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"EmployeePager({self._directory.base_url!r}, include_former={self._include_former},"
+            f" strict={self._strict})"
+        )
+
+    def __iter__(self) -> Iterator[Employee]:
+        for page in self.by_page():
+            yield from page
+
+    def by_page(self) -> Iterator[list[Employee]]:
+        """Read the directory, yielding the new employees of each HTTP page as a list.
+
+        Pages may be shorter than ``page_size`` (or empty): rows already returned and, unless
+        ``include_former``, former employees are left out.
+        """
+        self.errors = []
+        self.requests_made = 0
+        self.restarts = 0
+        return self._read()
+
+    def _read(self) -> Iterator[list[Employee]]:
+        today = self._today or self._directory.today()
+        seen: set[RowKey] = set()
+        count = 0
+        for attempt in range(MAX_RESTARTS + 1):
+            if attempt:
+                self.restarts += 1
+                logger.warning(
+                    "users shifted between two pages (employees added or removed during the "
+                    "read); reading again from the first page (%d/%d)",
+                    attempt,
+                    MAX_RESTARTS,
+                )
+            complete = True
+            for page in self._pass(today, seen):
+                if page is None:
+                    complete = False
+                    break
+                count += len(page)
+                yield page
+            if complete:
+                logger.info(
+                    "read %d employees from %s in %d requests (%d left out as malformed)",
+                    count,
+                    _USERS_PATH,
+                    self.requests_made,
+                    len(self.errors),
+                )
+                return
+        raise IncompleteReadError(
+            f"the list of users at {_USERS_PATH} kept changing while it was read (rows shifted "
+            f"between pages {MAX_RESTARTS + 1} times); the read may miss employees and was "
+            "abandoned. Retry when the directory is not being edited",
+            url=self._directory.base_url + _USERS_PATH,
+            restarts=self.restarts,
+        )
+
+    def _pass(self, today: date, seen: set[RowKey]) -> Iterator[list[Employee] | None]:
+        """One read from the first page; yields ``None`` (and stops) when rows shifted."""
+        directory = self._directory
+        limit = max(directory._page_size, 2)  # an overlap of one row needs two
+        offset = 0
+        overlap: RowKey | None = None
+        while True:
+            reply = directory._http.get_json(_USERS_PATH, self._query(today, offset, limit))
+            self.requests_made += reply.attempts
+            prefix, items = directory._decoder.items(reply.body, url=reply.url)
+            if len(items) > limit:
+                raise ResponseDecodeError(
+                    f"{reply.url} returned {len(items)} users for a page of {limit}: the server "
+                    "does not honour paging, so a complete read cannot be guaranteed",
+                    url=reply.url,
+                    path=prefix,
+                )
+            keys = [row_key(item) for item in items]
+            if overlap is not None and overlap not in keys:
+                yield None
+                return
+            yield self._decode(
+                items=items, keys=keys, prefix=prefix, url=reply.url, today=today, seen=seen
+            )
+            if len(items) < limit:
+                return
+            overlap = keys[-1]
+            offset += limit - 1
+            if reply.timed_out and limit > MIN_PAGE_SIZE_AFTER_408:
+                limit = max(MIN_PAGE_SIZE_AFTER_408, limit // 2)
+                logger.warning("Lucca answered 408 (too slow): asking %d users per page", limit)
+
+    def _decode(
+        self,
+        *,
+        items: list[object],
+        keys: list[RowKey],
+        prefix: str,
+        url: str,
+        today: date,
+        seen: set[RowKey],
+    ) -> list[Employee]:
+        page: list[Employee] = []
+        for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                employee = self._directory._decoder.employee(
+                    item, url=url, path=f"{prefix}[{index}]"
+                )
+            except ResponseDecodeError as error:
+                if self._strict:
+                    raise
+                logger.warning("left out a malformed user: %s", error)
+                self.errors.append(error)
+                continue
+            if self._include_former or employee.status(today) != "former":
+                page.append(employee)
+        return page
+
+    def _query(self, today: date, offset: int, limit: int) -> list[tuple[str, str]]:
+        # formerEmployees=true plus an explicit dtContractEnd filter makes the result
+        # independent of the server's defaults; _decode classifies again client-side.
+        query = [("fields", USER_FIELDS), ("formerEmployees", "true")]
+        if not self._include_former:
+            query.append(("dtContractEnd", f"since,{today.isoformat()},null"))
+        if self._modified_since is not None:
+            stamp = self._modified_since.isoformat(timespec="seconds")
+            query.append(("modifiedAt", f"since,{stamp}"))
+        query += [("orderBy", "id,asc"), ("paging", f"{offset},{limit}")]
+        return query
+
+
+def _zone(time_zone: object, problems: list[str]) -> tzinfo:
+    if isinstance(time_zone, tzinfo):
+        return time_zone
+    if isinstance(time_zone, str):
+        try:
+            return ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    problems.append(
+        f"time_zone: expected an IANA zone name such as 'Europe/Paris', got {time_zone!r}"
+    )
+    return ZoneInfo("UTC")

@@ -1,0 +1,352 @@
+"""Decoding Lucca's legacy v3 wire format into :class:`~lucca_sync.Employee`.
+
+One cattrs converter holds the wire rules (strict scalars, naive ISO date-times, ``T00:00:00``
+dates, camelCase names); a small normalisation step before it absorbs the quirks that are not
+a matter of types (``manager.id`` vs ``managerId``/``managerID``, ``modifiedAt`` vs
+``modifiedOn``, the ``{id, value}`` wrappers of ``extendedData``). Every failure, whatever its
+cause, leaves as :class:`~lucca_sync.exceptions.ResponseDecodeError` naming the JSON path and
+the user id.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, tzinfo
+from typing import Any, Final, cast
+
+from cattrs import Converter
+from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, override
+
+from lucca_sync._employee import Employee
+from lucca_sync._lucca._http import is_int
+from lucca_sync.exceptions import ResponseDecodeError
+
+__all__ = ["USER_FIELDS", "RowKey", "V3Decoder"]
+
+#: The ``fields=`` projection: everything :class:`Employee` needs, plus the custom fields.
+USER_FIELDS: Final = (
+    "id,name,firstName,lastName,mail,login,employeeNumber,jobTitle,"
+    "dtContractStart,dtContractEnd,modifiedAt,"
+    "department[id,name],legalEntity[id,name],manager[id,name],extendedData"
+)
+
+#: Employee attribute -> v3 property, for the renames and for error paths.
+_WIRE_NAMES: Final = {
+    "id": "id",
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "mail",
+    "login": "login",
+    "employee_number": "employeeNumber",
+    "job_title": "jobTitle",
+    "manager_id": "managerId",
+    "department": "department",
+    "legal_entity": "legalEntity",
+    "contract_start": "dtContractStart",
+    "contract_end": "dtContractEnd",
+    "modified_at": "modifiedAt",
+    "extended_data": "extendedData",
+    "raw": "raw",
+}
+_COPIED: Final = tuple(
+    name for name in _WIRE_NAMES.values() if name not in {"managerId", "modifiedAt", "raw"}
+)
+
+#: How a row is recognised across pages: its id when readable, else its whole JSON.
+RowKey = tuple[str, object]
+
+
+class _WireError(ValueError):
+    """A value has the wrong shape; ``path`` is relative to the user object."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+
+def _passthrough(value: object, _type: object) -> object:
+    return value
+
+
+def _strict_str(value: object, _type: object) -> str:
+    if not isinstance(value, str):
+        raise _WireError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _strict_int(value: object, _type: object) -> int:
+    if not is_int(value):
+        raise _WireError(f"expected an integer, got {_json_type(value)}")
+    return cast(int, value)
+
+
+def _datetime_hook(zone: tzinfo) -> Callable[[object, object], datetime]:
+    def structure(value: object, _type: object) -> datetime:
+        if not isinstance(value, str):
+            raise _WireError(f"expected an ISO date-time string, got {_json_type(value)}")
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            # The value itself is not quoted: messages carry no HR data.
+            raise _WireError(
+                f"expected an ISO date-time, got a {len(value)}-character string that is not one"
+            ) from None
+        if parsed.tzinfo is not None:
+            # Lucca v3 sends tenant-local naive times; an explicit offset is converted to the
+            # tenant's zone so that every datetime the library hands out is naive local time.
+            parsed = parsed.astimezone(zone).replace(tzinfo=None)
+        return parsed
+
+    return structure
+
+
+@functools.cache
+def _converter(zone: tzinfo) -> Converter:
+    converter = Converter(detailed_validation=True, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    to_datetime = _datetime_hook(zone)
+    converter.register_structure_hook(datetime, to_datetime)
+    converter.register_structure_hook(date, lambda value, t: to_datetime(value, t).date())
+    converter.register_structure_hook(
+        Employee,
+        make_dict_structure_fn(
+            Employee,
+            converter,
+            first_name=override(rename="firstName"),
+            last_name=override(rename="lastName"),
+            email=override(rename="mail"),
+            employee_number=override(rename="employeeNumber"),
+            job_title=override(rename="jobTitle"),
+            manager_id=override(rename="managerId"),
+            legal_entity=override(rename="legalEntity"),
+            contract_start=override(rename="dtContractStart"),
+            contract_end=override(rename="dtContractEnd"),
+            modified_at=override(rename="modifiedAt"),
+            extended_data=override(rename="extendedData", struct_hook=_passthrough),
+            raw=override(struct_hook=_passthrough),
+        ),
+    )
+    return converter
+
+
+class V3Decoder:
+    """Turns v3 response bodies into employees.
+
+    Args:
+        zone: The tenant's time zone, used only for date-times that carry an explicit offset.
+    """
+
+    def __init__(self, zone: tzinfo) -> None:
+        self._converter = _converter(zone)
+
+    def items(self, body: object, *, url: str) -> tuple[str, list[object]]:
+        """The user objects of a list page and the JSON path they sit at.
+
+        Accepts ``{"header": …, "data": {"items": […]}}``, the same without ``header``, and a
+        bare ``{"items": […]}``.
+
+        Raises:
+            ResponseDecodeError: Any other envelope.
+        """
+        if isinstance(body, dict):
+            if "data" in body:
+                data = body["data"]
+                if isinstance(data, dict) and isinstance(data.get("items"), list):
+                    return "data.items", data["items"]
+                where = "data.items" if isinstance(data, dict) else "data"
+                found = data.get("items") if isinstance(data, dict) else data
+                raise _envelope_error(url, where, f"a list of users, got {_json_type(found)}")
+            if isinstance(body.get("items"), list):
+                return "items", body["items"]
+        raise _envelope_error(
+            url, "data.items", f"an object with data.items, got {_describe_top(body)}"
+        )
+
+    def single(self, body: object, *, url: str) -> Employee:
+        """The employee of a ``/api/v3/users/{id}`` answer: ``{"data": {…}}`` or a bare user.
+
+        Raises:
+            ResponseDecodeError: Not that shape, or the user is malformed.
+        """
+        if isinstance(body, dict) and isinstance(body.get("data"), dict):
+            return self.employee(body["data"], url=url, path="data")
+        if isinstance(body, dict) and "data" not in body and "id" in body:
+            return self.employee(body, url=url, path="")  # the bare form, like bare ``items``
+        raise _envelope_error(url, "data", f"a user object, got {_describe_top(body)}")
+
+    def employee(self, item: object, *, url: str, path: str) -> Employee:
+        """Decode one user object found at ``path``.
+
+        Raises:
+            ResponseDecodeError: The user is malformed; ``path`` points at the bad value.
+        """
+        employee_id = readable_id(item)
+        try:
+            if not isinstance(item, dict):
+                raise _WireError(f"expected a user object, got {_json_type(item)}")
+            return self._converter.structure(_normalise(item), Employee)
+        except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
+            relative, reason = _explain(exc)
+            where = ".".join(part for part in (path, relative) if part)
+            who = f"user {employee_id}" if employee_id is not None else "a user without a usable id"
+            raise ResponseDecodeError(
+                f"cannot read {who} from {url}: {where}: {reason}",
+                url=url,
+                path=where,
+                employee_id=employee_id,
+            ) from None
+
+
+def readable_id(item: object) -> int | None:
+    """The user's id when it is a proper integer, else ``None``."""
+    if isinstance(item, dict):
+        value = item.get("id")
+        if is_int(value):
+            return cast(int, value)
+    return None
+
+
+def row_key(item: object) -> RowKey:
+    """Identity of a row across pages: its id, or its whole JSON when the id is unreadable."""
+    employee_id = readable_id(item)
+    if employee_id is not None:
+        return ("id", employee_id)
+    try:
+        return ("json", json.dumps(item, sort_keys=True, default=repr))
+    except (TypeError, ValueError, RecursionError):
+        return ("repr", repr(item))
+
+
+def _normalise(item: Mapping[str, Any]) -> dict[str, object]:
+    """The user object with its quirks resolved, keyed by the converter's wire names."""
+    data: dict[str, object] = {name: item[name] for name in _COPIED if name in item}
+    manager = _manager_id(item)
+    if manager is not None:
+        data["managerId"] = manager
+    for name in ("modifiedAt", "modifiedOn"):
+        if item.get(name) is not None:
+            data["modifiedAt"] = item[name]
+            break
+    extended = item.get("extendedData")
+    if extended is None:
+        data.pop("extendedData", None)
+    elif isinstance(extended, dict):
+        data["extendedData"] = {
+            code: value
+            for code, value in ((code, unwrap(entry)) for code, entry in extended.items())
+            if value is not None
+        }
+    else:
+        raise _WireError(
+            f"expected an object of custom fields, got {_json_type(extended)}", "extendedData"
+        )
+    data["raw"] = item
+    return data
+
+
+def _manager_id(item: Mapping[str, Any]) -> object:
+    """``manager.id`` first (consistently camelCase), then a flat ``managerId``/``managerID``."""
+    if "manager" in item:
+        manager = item["manager"]
+        if manager is None:
+            return None
+        if isinstance(manager, dict) and "id" in manager:
+            return _strict_id(manager["id"], "manager.id")
+        raise _WireError(f"expected a {{id, name}} object or null, got {_json_type(manager)}",
+                         "manager")  # fmt: skip
+    for key, value in item.items():
+        if key.lower() == "managerid":
+            return None if value is None else _strict_id(value, key)
+    return None
+
+
+def _strict_id(value: object, path: str) -> int:
+    try:
+        return _strict_int(value, int)
+    except _WireError as exc:
+        raise _WireError(str(exc), path) from None
+
+
+def unwrap(entry: object) -> object:
+    """A custom field's value without Lucca's ``{id, value}`` wrappers.
+
+    Objects with a ``value`` key are unwrapped (repeatedly); arrays (multi-valued fields) are
+    unwrapped element by element, unset elements dropped; composite objects keep their keys
+    with each sub-value unwrapped; bare values are kept. ``None`` means "not set": ``null``,
+    ``{"value": null}`` and an empty array alike.
+    """
+    while isinstance(entry, dict) and "value" in entry:
+        entry = entry["value"]
+    if isinstance(entry, dict):
+        return {
+            key: value
+            for key, value in ((key, unwrap(sub)) for key, sub in entry.items())
+            if value is not None
+        }
+    if isinstance(entry, list):
+        values = [value for value in (unwrap(element) for element in entry) if value is not None]
+        return values or None
+    return entry
+
+
+def _explain(exc: BaseException) -> tuple[str, str]:
+    """The path (relative to the user) and the reason of the first problem in ``exc``."""
+    parts: list[str] = []
+    while isinstance(exc, BaseValidationError):
+        if isinstance(exc, ClassValidationError):
+            with_notes, others = exc.group_exceptions()
+            if with_notes:
+                exc, note = with_notes[0]
+                parts.append("." + _WIRE_NAMES.get(note.name, note.name))
+                continue
+            exc = others[0]
+        elif isinstance(exc, IterableValidationError):
+            with_index, others = exc.group_exceptions()
+            if with_index:
+                exc, index_note = with_index[0]
+                parts.append(f"[{index_note.index}]")
+                continue
+            exc = others[0]
+        else:
+            exc = exc.exceptions[0]
+    path = "".join(parts).lstrip(".")
+    if isinstance(exc, _WireError):
+        if exc.path:
+            path = exc.path if not path else f"{path}.{exc.path}"
+        return path, str(exc)
+    if isinstance(exc, KeyError):
+        return path, "missing"
+    return path, f"unexpected value ({type(exc).__name__})"
+
+
+def _envelope_error(url: str, path: str, expected: str) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"unexpected response shape from {url}: {path}: expected {expected}; "
+        "is the URL a Lucca tenant?",
+        url=url,
+        path=path,
+    )
+
+
+def _describe_top(body: object) -> str:
+    if isinstance(body, dict):
+        keys = ", ".join(sorted(str(key) for key in body)[:5])
+        return f"an object with keys [{keys}]"
+    return _json_type(body)
+
+
+def _json_type(value: object) -> str:
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
+    return names.get(type(value), type(value).__name__)

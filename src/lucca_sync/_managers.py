@@ -1,0 +1,132 @@
+"""The manager graph: resolving each report's manager against the users the sync keeps.
+
+A target can only link a report to a manager it holds (Elevo skips a row whose
+``manager_uniq_identifier`` is not in the file). So a manager who is excluded, departed or
+absent is replaced by the nearest *synced* ancestor in the Lucca hierarchy (policy
+``"nearest_ancestor"``) or left empty (policy ``"empty"``). Self-management and cycles are
+detected, reported as warnings and broken — walking the graph never loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from typing import Literal
+
+import attrs
+
+__all__ = ["ManagerFallback", "ResolvedManagers", "resolve_managers"]
+
+#: What replaces a manager who is not synchronised.
+ManagerFallback = Literal["nearest_ancestor", "empty"]
+
+
+@attrs.frozen
+class ResolvedManagers:
+    """Each kept employee's manager among the synced employees, and their depth.
+
+    Args:
+        managers: Kept employee id -> synced manager id (or None).
+        depth: Kept employee id -> number of kept managers above them (0 = top).
+        warnings: Self-management and cycles found, by employee id.
+    """
+
+    managers: Mapping[int, int | None]
+    depth: Mapping[int, int]
+    warnings: tuple[str, ...] = ()
+
+
+def resolve_managers(
+    references: Mapping[int, int | None],
+    hierarchy: Mapping[int, int | None],
+    synced: Set[int],
+    *,
+    fallback: ManagerFallback = "nearest_ancestor",
+) -> ResolvedManagers:
+    """Resolve the manager of every kept employee.
+
+    Args:
+        references: Kept employee id -> the manager id their record names.
+        hierarchy: Every employee read -> their Lucca manager id (to walk past missing links).
+        synced: Ids that will be active users of the target (the kept employees, plus any
+            that stay as they are): the only valid managers.
+        fallback: ``"nearest_ancestor"`` or ``"empty"`` for a manager outside ``synced``.
+    """
+    warnings: list[str] = []
+    managers: dict[int, int | None] = {}
+    for employee_id in sorted(references):
+        managers[employee_id] = _walk(
+            employee_id,
+            references[employee_id],
+            hierarchy=hierarchy,
+            synced=synced,
+            fallback=fallback,
+            warnings=warnings,
+        )
+    _break_cycles(managers, warnings)
+    depth: dict[int, int] = {}
+    for employee_id in managers:
+        chain = []
+        current: int | None = employee_id
+        while current is not None and current in managers and current not in depth:
+            chain.append(current)
+            current = managers[current]
+        base = depth[current] + 1 if current is not None and current in depth else 0
+        for offset, member in enumerate(reversed(chain)):
+            depth[member] = base + offset
+    return ResolvedManagers(managers=managers, depth=depth, warnings=tuple(warnings))
+
+
+def _walk(
+    employee_id: int,
+    manager_id: int | None,
+    *,
+    hierarchy: Mapping[int, int | None],
+    synced: Set[int],
+    fallback: ManagerFallback,
+    warnings: list[str],
+) -> int | None:
+    if manager_id == employee_id:
+        warnings.append(
+            f"employee {employee_id} is recorded as their own manager in Lucca; "
+            f"their manager is left empty"
+        )
+        return None
+    seen = {employee_id}
+    current = manager_id
+    while current is not None:
+        if current in seen:
+            warnings.append(
+                f"the managers above employee {employee_id} form a cycle in Lucca "
+                f"(through employee {current}); their manager is left empty"
+            )
+            return None
+        if current in synced:
+            return current
+        if fallback == "empty":
+            return None
+        seen.add(current)
+        current = hierarchy.get(current)
+    return None
+
+
+def _break_cycles(managers: dict[int, int | None], warnings: list[str]) -> None:
+    """Cut every cycle among kept employees at its smallest id, so that an order exists."""
+    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+    for start in sorted(managers):
+        path: list[int] = []
+        current: int | None = start
+        while current is not None and current in managers and current not in state:
+            state[current] = 1
+            path.append(current)
+            current = managers[current]
+        if current is not None and state.get(current) == 1:
+            cycle = path[path.index(current) :]
+            cut = min(cycle)
+            members = ", ".join(str(member) for member in sorted(cycle))
+            warnings.append(
+                f"employees {members} manage each other in a cycle in Lucca; "
+                f"the manager of employee {cut} is left empty"
+            )
+            managers[cut] = None
+        for member in path:
+            state[member] = 2

@@ -1,0 +1,498 @@
+"""The planner: from "who is in Lucca" and "who is in the target" to a typed :class:`Plan`.
+
+One pass, in this order, each step in its own function:
+
+1. read the whole source (a failed or short read raises; nothing is planned);
+2. classify every employee: former (a departure), excluded by a rule, or kept and mapped —
+   rule and mapping failures are per-employee errors;
+3. match kept employees to target users by key (the Lucca id), then by the fallback keys of
+   ``match_by`` for adopting users the sync does not manage yet;
+4. resolve managers against the synced set (see :mod:`lucca_sync._managers`);
+5. diff each kept employee field by field; decide exclusions and suspensions;
+6. check the safety limits (see :mod:`lucca_sync._safety`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from lucca_sync._employee import Employee
+from lucca_sync._managers import ManagerFallback, resolve_managers
+from lucca_sync._plan_model import (
+    Create,
+    Exclude,
+    FieldChange,
+    Plan,
+    PlanError,
+    PlanStats,
+    Reactivate,
+    Suspend,
+    Update,
+    key_order,
+)
+from lucca_sync._safety import Safety
+from lucca_sync._source import EmployeeSource, SourceRead, read_source
+from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
+from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, decide
+
+if TYPE_CHECKING:
+    from lucca_sync.rules import ExclusionRule
+    from lucca_sync.sinks import Sink, TargetUser
+
+__all__ = ["OnExcluded", "RecordMapping", "plan"]
+
+logger = logging.getLogger("lucca_sync.plan")
+
+#: What happens to a target user whose employee a rule now excludes.
+OnExcluded = Literal["leave", "suspend"]
+
+NOT_VISIBLE = (
+    "no longer visible in Lucca — check the API key's rights (former employees, establishments)"
+)
+
+
+class RecordMapping(Protocol):
+    """What the planner needs from a mapping; :class:`lucca_sync.FieldMapping` is one."""
+
+    @property
+    def create_only(self) -> frozenset[str]:
+        """Target keys written when a user is created, never updated afterwards."""
+        ...
+
+    def map(self, employee: Employee) -> Mapping[str, str | None]:
+        """The target record of ``employee``; raises MappingError."""
+        ...
+
+
+def plan(
+    source: EmployeeSource | Iterable[Employee],
+    sink: Sink,
+    *,
+    rules: Iterable[ExclusionRule] = DEFAULT_RULES,
+    mapping: RecordMapping | None = None,
+    safety: Safety | None = None,
+    today: date | None = None,
+    time_zone: str = "Europe/Paris",
+    on_excluded: OnExcluded = "leave",
+    match_by: Sequence[str] = (),
+    manager_fallback: ManagerFallback = "nearest_ancestor",
+) -> Plan:
+    """Compute what a sync from ``source`` to ``sink`` would change, without writing anything.
+
+    Args:
+        source: A :class:`lucca_sync.LuccaDirectory` (read with ``include_former=True,
+            strict=False``) or any iterable of every :class:`Employee`, former ones included.
+        sink: The target; only :meth:`Sink.users` is called.
+        rules: Exclusion rules; the first that excludes an employee wins.
+        mapping: Employee -> target record; defaults to ``FieldMapping.elevo_default()``.
+        safety: Limits on suspensions and short reads; defaults to ``Safety()``.
+        today: The day to plan for; defaults to today in ``time_zone``. An employee whose
+            contract ended before this day is a departure.
+        time_zone: The tenant's time zone (IANA name), for ``today``.
+        on_excluded: For a target user whose employee a rule excludes: ``"leave"`` it as it is
+            (the sink marks it, see :meth:`Sink.exclude`) or ``"suspend"`` it.
+        match_by: Fallback target keys, in order, for adopting target users the sync does not
+            manage yet (e.g. ``("email", "registration_number")``); compared trimmed and
+            case-insensitively. Empty (the default) disables adoption.
+        manager_fallback: For a manager who is not synchronised: ``"nearest_ancestor"`` (the
+            closest synchronised manager above) or ``"empty"``.
+
+    Returns:
+        The plan; per-employee problems are in ``plan.errors``, not raised.
+
+    Raises:
+        APIError: Reading Lucca failed or ended early; nothing is planned or suspended.
+        SafetyError: The plan trips a safety limit (unless approved or ``enforce=False``).
+        SinkError: The sink could not list its users, or listed one key twice.
+        ConfigurationError: An option is invalid.
+    """
+    if on_excluded not in ("leave", "suspend"):
+        raise ConfigurationError(f"on_excluded must be 'leave' or 'suspend', got {on_excluded!r}")
+    if manager_fallback not in ("nearest_ancestor", "empty"):
+        raise ConfigurationError(
+            f"manager_fallback must be 'nearest_ancestor' or 'empty', got {manager_fallback!r}"
+        )
+    if isinstance(match_by, str):
+        raise ConfigurationError("match_by must be a sequence of target keys, not a string")
+    if mapping is None:
+        from lucca_sync.mapping import FieldMapping
+
+        mapping = FieldMapping.elevo_default()
+    safety = Safety() if safety is None else safety
+    day = _today(time_zone) if today is None else today
+    read = read_source(source)
+    target = _target_users(sink)
+    planner = _Planner(
+        read=read,
+        target=target,
+        rules=tuple(rules),
+        mapping=mapping,
+        today=day,
+        key_field=sink.key_field,
+        manager_field=sink.manager_field,
+        on_excluded=on_excluded,
+        match_by=tuple(match_by),
+        manager_fallback=manager_fallback,
+    )
+    result = planner.build(safety)
+    logger.info(
+        "plan for %s: %s; digest %s",
+        day.isoformat(),
+        ", ".join(f"{count} {kind}" for kind, count in result.counts.items()),
+        result.digest[:12],
+    )
+    safety.check(result)
+    return result
+
+
+def _today(time_zone: str) -> date:
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(f"time_zone: unknown time zone {time_zone!r}") from exc
+    return datetime.now(zone).date()
+
+
+def _target_users(sink: Sink) -> dict[str, TargetUser]:
+    users: dict[str, TargetUser] = {}
+    for user in sink.users():
+        if user.key in users:
+            raise SinkError(
+                f"{type(sink).__name__}.users() listed key {user.key!r} twice; "
+                f"a target user must have one key",
+                key=user.key,
+            )
+        users[user.key] = user
+    return users
+
+
+def _as_id(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdecimal() else None
+
+
+def _is_live(user: TargetUser | None) -> bool:
+    """A managed, active target user: the only kind a plan may suspend or exclude."""
+    return user is not None and user.managed and not user.suspended
+
+
+@attrs.define
+class _Match:
+    user: TargetUser | None  # None: create
+    adopted_by: str | None = None  # the key that found an unmanaged user to adopt
+
+
+@attrs.define
+class _Planner:
+    read: SourceRead
+    target: dict[str, TargetUser]
+    rules: tuple[ExclusionRule, ...]
+    mapping: RecordMapping
+    today: date
+    key_field: str
+    manager_field: str | None
+    on_excluded: OnExcluded
+    match_by: tuple[str, ...]
+    manager_fallback: ManagerFallback
+    errors: list[PlanError] = attrs.field(factory=list)
+    warnings: list[str] = attrs.field(factory=list)
+
+    def build(self, safety: Safety) -> Plan:
+        self.errors.extend(self.read.errors)
+        departed, exclusions, records = self._classify()
+        matches = self._match(records)
+        records = {employee_id: records[employee_id] for employee_id in matches}
+        depth = self._resolve_managers(records)
+        creates, updates, reactivations = self._diff(records, matches, depth)
+        excludes, suspensions = self._retire(departed, exclusions)
+        stats = self._stats(len(records), len(exclusions))
+        violations = safety.violations(
+            suspensions=len(suspensions),
+            population=stats.employees_read,
+            employees_read=stats.employees_read,
+            managed_active=stats.managed_active,
+        )
+        return Plan(
+            creates=tuple(sorted(creates, key=lambda c: (c.depth, key_order(c.key)))),
+            updates=tuple(sorted(updates, key=lambda u: key_order(u.key))),
+            reactivations=tuple(sorted(reactivations, key=lambda r: (r.depth, key_order(r.key)))),
+            excludes=tuple(sorted(excludes, key=lambda e: key_order(e.key))),
+            suspensions=tuple(sorted(suspensions, key=lambda s: key_order(s.key))),
+            exclusions=tuple(sorted(exclusions, key=lambda e: e.employee_id)),
+            errors=tuple(
+                sorted(
+                    self.errors,
+                    key=lambda e: (e.employee_id is None, e.employee_id or 0, e.stage, e.message),
+                )
+            ),
+            warnings=tuple(sorted(set(self.warnings))),
+            violations=violations,
+            today=self.today,
+            created_at=datetime.now(UTC),
+            stats=stats,
+        )
+
+    # -- 2. classify ---------------------------------------------------------------------------
+
+    def _classify(
+        self,
+    ) -> tuple[dict[int, Employee], list[Exclusion], dict[int, dict[str, str | None]]]:
+        hierarchy = {employee.id: employee.manager_id for employee in self.read.employees}
+        context = RuleContext(today=self.today, managers=hierarchy)
+        departed: dict[int, Employee] = {}
+        exclusions: list[Exclusion] = []
+        records: dict[int, dict[str, str | None]] = {}
+        for employee in self.read.employees:
+            if employee.status(self.today) == "former":
+                departed[employee.id] = employee
+                continue
+            try:
+                exclusion = decide(self.rules, employee, context)
+            except RuleError as exc:
+                self.errors.append(PlanError("rule", str(exc), employee.id))
+                continue
+            if exclusion is not None:
+                exclusions.append(exclusion)
+                if exclusion.warning:
+                    self.warnings.append(f"employee {employee.id}: {exclusion.reason}")
+                continue
+            try:
+                record = dict(self.mapping.map(employee))
+            except MappingError as exc:
+                self.errors.append(PlanError("mapping", str(exc), employee.id, exc.field))
+                continue
+            key = record.setdefault(self.key_field, str(employee.id))
+            if key != str(employee.id):
+                self.errors.append(
+                    PlanError(
+                        "mapping",
+                        f"employee {employee.id}: the mapping must set {self.key_field!r} to "
+                        f"the Lucca id, the key that matches users across runs",
+                        employee.id,
+                        self.key_field,
+                    )
+                )
+                continue
+            records[employee.id] = record
+        return departed, exclusions, records
+
+    # -- 3. match ------------------------------------------------------------------------------
+
+    def _match(self, records: Mapping[int, Mapping[str, str | None]]) -> dict[int, _Match]:
+        """Kept employee id -> its target user (or a create); mismatches become errors."""
+        own_keys = {str(employee_id) for employee_id in records}
+        pool = [
+            user for key, user in self.target.items() if not user.managed and key not in own_keys
+        ]
+        index: dict[tuple[str, str], list[TargetUser]] = {}
+        for user in pool:
+            for field in self.match_by:
+                value = user.fields.get(field)
+                if value and value.strip():
+                    index.setdefault((field, value.strip().casefold()), []).append(user)
+        matches: dict[int, _Match] = {}
+        for employee_id, record in records.items():
+            match = self._match_one(employee_id, record, index)
+            if match is not None:
+                matches[employee_id] = match
+        claims: dict[str, list[int]] = {}
+        for employee_id, match in matches.items():
+            if match.adopted_by is not None and match.user is not None:
+                claims.setdefault(match.user.key, []).append(employee_id)
+        for claimants in claims.values():
+            if len(claimants) > 1:
+                for employee_id in claimants:
+                    del matches[employee_id]
+                    self.errors.append(
+                        PlanError(
+                            "match",
+                            f"employee {employee_id}: the same unmanaged target user matches "
+                            f"employees {', '.join(map(str, sorted(claimants)))}; none is adopted",
+                            employee_id,
+                        )
+                    )
+        return matches
+
+    def _match_one(
+        self,
+        employee_id: int,
+        record: Mapping[str, str | None],
+        index: Mapping[tuple[str, str], list[TargetUser]],
+    ) -> _Match | None:
+        key = str(employee_id)
+        user = self.target.get(key)
+        if user is not None:
+            if user.managed:
+                return _Match(user)
+            if not self.match_by:
+                self.errors.append(
+                    PlanError(
+                        "match",
+                        f"employee {employee_id}: the target holds a user with key {key} that "
+                        f"the sync does not manage; allow adopting it with match_by, or remove "
+                        f"it from the target",
+                        employee_id,
+                        self.key_field,
+                    )
+                )
+                return None
+            return self._adopt(employee_id, user, self.key_field)
+        for field in self.match_by:
+            value = record.get(field)
+            if not value or not value.strip():
+                continue
+            candidates = index.get((field, value.strip().casefold()), [])
+            if len(candidates) == 1:
+                return self._adopt(employee_id, candidates[0], field)
+            if len(candidates) > 1:
+                self.errors.append(
+                    PlanError(
+                        "match",
+                        f"employee {employee_id}: {len(candidates)} unmanaged target users have "
+                        f"the same {field}; none is adopted (make it unique in the target)",
+                        employee_id,
+                        field,
+                    )
+                )
+                return None
+        return _Match(None)
+
+    def _adopt(self, employee_id: int, user: TargetUser, field: str) -> _Match | None:
+        if user.suspended:
+            self.errors.append(
+                PlanError(
+                    "match",
+                    f"employee {employee_id}: the matching target user (by {field}) is "
+                    f"suspended and not managed by the sync; reactivate it in the target to "
+                    f"let the sync adopt it",
+                    employee_id,
+                    field,
+                )
+            )
+            return None
+        return _Match(user, adopted_by=field)
+
+    # -- 4. managers ---------------------------------------------------------------------------
+
+    def _resolve_managers(self, records: dict[int, dict[str, str | None]]) -> dict[int, int]:
+        """Rewrite each record's manager reference; return each kept employee's depth."""
+        field = self.manager_field
+        if field is None:
+            return {}
+        # Employees with an error keep their target user as it is: still valid managers.
+        stay = {
+            error.employee_id
+            for error in self.errors
+            if error.employee_id is not None and _is_live(self.target.get(str(error.employee_id)))
+        }
+        references = {
+            employee_id: _as_id(record.get(field))
+            for employee_id, record in records.items()
+            if field in record and (record[field] is None or _as_id(record[field]) is not None)
+        }
+        hierarchy = {employee.id: employee.manager_id for employee in self.read.employees}
+        resolved = resolve_managers(
+            references, hierarchy, set(records) | stay, fallback=self.manager_fallback
+        )
+        self.warnings.extend(resolved.warnings)
+        for employee_id, manager_id in resolved.managers.items():
+            records[employee_id][field] = None if manager_id is None else str(manager_id)
+        return dict(resolved.depth)
+
+    # -- 5. diff and retire --------------------------------------------------------------------
+
+    def _changes(
+        self, record: Mapping[str, str | None], user: TargetUser
+    ) -> tuple[FieldChange, ...]:
+        create_only = self.mapping.create_only
+        return tuple(
+            FieldChange(field, user.fields.get(field), value)
+            for field, value in sorted(record.items())
+            if field != self.key_field
+            and field not in create_only
+            and user.fields.get(field) != value
+        )
+
+    def _diff(
+        self,
+        records: Mapping[int, dict[str, str | None]],
+        matches: Mapping[int, _Match],
+        depth: Mapping[int, int],
+    ) -> tuple[list[Create], list[Update], list[Reactivate]]:
+        creates: list[Create] = []
+        updates: list[Update] = []
+        reactivations: list[Reactivate] = []
+        for employee_id, record in records.items():
+            key = str(employee_id)
+            user = matches[employee_id].user
+            adopted_by = matches[employee_id].adopted_by
+            level = depth.get(employee_id, 0)
+            if user is None:
+                creates.append(Create(key, employee_id, record, level))
+                continue
+            changes = self._changes(record, user)
+            if adopted_by is not None:
+                reason = f"adopted: matched by {adopted_by}"
+                updates.append(Update(user.key, employee_id, changes, new_key=key, reason=reason))
+            elif user.suspended:
+                reactivations.append(Reactivate(key, employee_id, changes, level))
+            elif changes or user.excluded:
+                reason = "back in scope" if user.excluded else ""
+                updates.append(Update(key, employee_id, changes, reason=reason))
+        return creates, updates, reactivations
+
+    def _retire(
+        self, departed: Mapping[int, Employee], exclusions: Sequence[Exclusion]
+    ) -> tuple[list[Exclude], list[Suspend]]:
+        excludes: list[Exclude] = []
+        suspensions: list[Suspend] = []
+        for exclusion in exclusions:
+            user = self.target.get(str(exclusion.employee_id))
+            if user is None or not _is_live(user):
+                continue
+            if self.on_excluded == "suspend":
+                suspensions.append(
+                    Suspend(user.key, exclusion.employee_id, f"excluded: {exclusion.reason}")
+                )
+            elif not user.excluded:
+                excludes.append(
+                    Exclude(user.key, exclusion.employee_id, exclusion.rule, exclusion.reason)
+                )
+        for employee_id, employee in departed.items():
+            user = self.target.get(str(employee_id))
+            if user is not None and _is_live(user) and employee.contract_end is not None:
+                reason = f"contract ended on {employee.contract_end.isoformat()}"
+                suspensions.append(Suspend(user.key, employee_id, reason))
+        seen = {str(employee.id) for employee in self.read.employees}
+        with_error = {str(e.employee_id) for e in self.errors if e.employee_id is not None}
+        for key, user in self.target.items():
+            if _is_live(user) and key not in seen and key not in with_error:
+                suspensions.append(Suspend(key, _as_id(key), NOT_VISIBLE))
+        suspensions = [s for s in suspensions if s.key not in with_error]
+        unknown = sum(1 for error in self.errors if error.employee_id is None)
+        if unknown and suspensions:
+            self.warnings.append(
+                f"{len(suspensions)} suspension(s) held back: the read had {unknown} record(s) "
+                f"whose employee id could not be read, so nobody can be known to be gone"
+            )
+            suspensions = []
+        return excludes, suspensions
+
+    def _stats(self, kept: int, excluded: int) -> PlanStats:
+        read_errors = sum(1 for error in self.errors if error.stage == "read")
+        return PlanStats(
+            employees_read=len(self.read.employees) + read_errors,
+            employees_former=sum(
+                1 for e in self.read.employees if e.status(self.today) == "former"
+            ),
+            employees_kept=kept,
+            employees_excluded=excluded,
+            target_users=len(self.target),
+            managed_active=sum(1 for user in self.target.values() if _is_live(user)),
+            requests_made=self.read.requests_made,
+        )

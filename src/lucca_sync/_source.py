@@ -1,0 +1,116 @@
+"""Reading the whole source of a plan: a Lucca directory or any iterable of employees.
+
+A read either completes or raises: the reader raises on HTTP failures, malformed pages and
+incomplete reads, and :func:`read_source` lets that propagate, so a failed read can never look
+like a shorter directory. Malformed *records* (``strict=False``) and duplicate ids become
+per-employee :class:`PlanError` values instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from lucca_sync._employee import Employee
+from lucca_sync._plan_model import PlanError
+from lucca_sync.exceptions import ResponseDecodeError
+
+__all__ = ["EmployeeSource", "SourceRead", "read_source"]
+
+
+@runtime_checkable
+class EmployeeSource(Protocol):
+    """Anything that lists employees like :class:`lucca_sync.LuccaDirectory`."""
+
+    def list_employees(
+        self, *, include_former: bool = ..., strict: bool = ...
+    ) -> Iterable[Employee]:
+        """Iterate every employee; see :meth:`lucca_sync.LuccaDirectory.list_employees`."""
+        ...
+
+
+@attrs.frozen
+class SourceRead:
+    """The outcome of reading a source completely.
+
+    Args:
+        employees: Every employee read once, sorted by id.
+        errors: Malformed records and duplicate ids (those employees are left out).
+        requests_made: HTTP requests the read took, when the source counts them.
+    """
+
+    employees: tuple[Employee, ...]
+    errors: tuple[PlanError, ...] = ()
+    requests_made: int | None = None
+
+
+def _employee_id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal():
+        return int(value)
+    return None
+
+
+def _decode_errors(raw: Sequence[object]) -> list[PlanError]:
+    errors = []
+    for error in raw:
+        employee_id = (
+            _employee_id(error.employee_id) if isinstance(error, ResponseDecodeError) else None
+        )
+        field = error.path if isinstance(error, ResponseDecodeError) else None
+        errors.append(
+            PlanError(stage="read", message=str(error), employee_id=employee_id, field=field)
+        )
+    return errors
+
+
+def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
+    """Read every employee of ``source``, former ones included.
+
+    A :class:`lucca_sync.LuccaDirectory` (anything with ``list_employees``) is read with
+    ``include_former=True, strict=False``; its pager's ``errors`` and ``requests_made`` are
+    collected. Any other iterable is taken as the complete list of employees.
+
+    Raises:
+        APIError: The read failed or ended early (from the reader; nothing is planned).
+        TypeError: An iterable yields something other than an :class:`Employee`.
+    """
+    requests_made: int | None = None
+    errors: list[PlanError] = []
+    if isinstance(source, EmployeeSource):
+        pager = source.list_employees(include_former=True, strict=False)
+        employees = list(pager)
+        errors.extend(_decode_errors(getattr(pager, "errors", ())))
+        counted = getattr(pager, "requests_made", None)
+        requests_made = counted if isinstance(counted, int) else None
+    else:
+        employees = list(source)
+    for employee in employees:
+        if not isinstance(employee, Employee):
+            raise TypeError(
+                f"a plan source must yield Employee values, got {type(employee).__name__}"
+            )
+    counts = Counter(employee.id for employee in employees)
+    duplicates = sorted(employee_id for employee_id, count in counts.items() if count > 1)
+    errors.extend(
+        PlanError(
+            stage="read",
+            message=(
+                f"employee {employee_id} appears {counts[employee_id]} times in the read; "
+                f"it is left out until Lucca returns it once"
+            ),
+            employee_id=employee_id,
+        )
+        for employee_id in duplicates
+    )
+    unique = sorted(
+        (employee for employee in employees if counts[employee.id] == 1),
+        key=lambda employee: employee.id,
+    )
+    return SourceRead(employees=tuple(unique), errors=tuple(errors), requests_made=requests_made)

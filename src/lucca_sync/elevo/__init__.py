@@ -1,0 +1,15 @@
+"""Elevo as a sync target: its users snapshot file, delivered to a folder or over SFTP.
+
+Elevo publishes no API. :class:`ElevoSink` writes the complete users file Elevo imports
+(``uniq_identifier`` = the Lucca id) and delivers it with a :class:`Delivery`:
+:class:`DirectoryDelivery` (a local folder) or :class:`SftpDelivery` (Elevo's SFTP server,
+``pip install 'lucca-sync[sftp]'``).
+"""
+
+from __future__ import annotations
+
+from lucca_sync.elevo._csv import COLUMNS
+from lucca_sync.elevo._delivery import Delivery, DirectoryDelivery, SftpDelivery
+from lucca_sync.elevo._sink import ElevoSink
+
+__all__ = ["COLUMNS", "Delivery", "DirectoryDelivery", "ElevoSink", "SftpDelivery"]

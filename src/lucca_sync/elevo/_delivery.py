@@ -1,0 +1,251 @@
+"""Where the users file goes: a local folder, or Elevo's SFTP server.
+
+Both deliveries publish atomically: the file is written under a hidden temporary name
+(``.users.csv.<hex>.lucca-sync-tmp``) and renamed to its final name only once complete, so a
+reader of the folder never sees half a file under the final name. Temporary files that a crashed
+run left behind are removed before the next upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, NoReturn, Protocol
+
+import attrs
+
+from lucca_sync.elevo._atomic import is_temp_of, remove_stale_temps, temp_name, write_atomic
+from lucca_sync.exceptions import ConfigurationError, SinkError
+
+if TYPE_CHECKING:
+    import paramiko
+
+__all__ = ["Delivery", "DirectoryDelivery", "SftpDelivery"]
+
+_log = logging.getLogger("lucca_sync.elevo")
+_CHUNK = 32 * 1024
+
+
+class Delivery(Protocol):
+    """Puts the rendered users file where Elevo picks it up."""
+
+    def deliver(self, filename: str, data: bytes) -> None:
+        """Publish ``data`` as ``filename``, atomically.
+
+        Raises:
+            SinkError: Nothing was published (the previous file, if any, is untouched).
+        """
+
+
+@attrs.frozen
+class DirectoryDelivery:
+    """Writes the file into a local folder (a mounted share, a folder another tool uploads).
+
+    Args:
+        path: The drop folder; it must exist.
+    """
+
+    path: Path = attrs.field(converter=Path)
+
+    def deliver(self, filename: str, data: bytes) -> None:
+        """Write ``path/filename`` atomically (temporary file, fsync, rename, fsync folder).
+
+        Raises:
+            SinkError: The folder is missing or unwritable, or the disk is full; nothing changed.
+        """
+        target = self.path / filename
+        if not self.path.is_dir():
+            raise SinkError(
+                f"the Elevo drop folder {self.path} does not exist or is not a folder; "
+                "create it or fix the path"
+            )
+        remove_stale_temps(self.path, filename)
+        try:
+            write_atomic(target, data)
+        except OSError as exc:
+            raise SinkError(
+                f"could not write {target} ({exc.strerror or exc.__class__.__name__}); check "
+                "that the folder is writable and has free space. The previous file is untouched"
+            ) from exc
+        _log.info("delivered %s (%d bytes)", target, len(data))
+
+
+def require_paramiko() -> None:
+    """Fail early and clearly when the optional ``sftp`` extra is not installed.
+
+    Raises:
+        ConfigurationError: paramiko cannot be imported.
+    """
+    try:
+        import paramiko  # noqa: F401
+    except ImportError as exc:
+        raise ConfigurationError(
+            "SFTP delivery needs paramiko, which is not installed: pip install 'lucca-sync[sftp]'"
+        ) from exc
+
+
+class _UnknownHostKeyError(Exception):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class SftpDelivery:
+    """Uploads the file to Elevo's SFTP server (``/uploads/users`` by default).
+
+    The server's host key must already be in ``known_hosts``: an unknown or changed key is
+    refused, never added silently. Each delivery opens its own connection and closes it.
+
+    Args:
+        host: The SFTP host Elevo support gave you.
+        port: Its port.
+        username: The SFTP login Elevo support gave you.
+        private_key_path: The private key whose public half was sent to Elevo; ``None`` uses
+            the keys of a running SSH agent.
+        passphrase: The private key's passphrase, if it has one (never shown in a repr).
+        known_hosts: An OpenSSH ``known_hosts`` file holding the server's host key; ``None``
+            means ``~/.ssh/known_hosts``.
+        remote_dir: The folder Elevo reads users files from.
+        staging_dir: Where the temporary file is written before the rename; ``None`` means
+            ``remote_dir`` itself (always renameable). Use a folder Elevo does not read when
+            the server allows one.
+        timeout: Seconds to wait for the connection, the login and each SFTP reply.
+    """
+
+    host: str
+    username: str
+    port: int = 22
+    private_key_path: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path)
+    )
+    passphrase: str | None = attrs.field(default=None, repr=False)
+    known_hosts: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    remote_dir: str = "/uploads/users"
+    staging_dir: str | None = None
+    timeout: float = 30.0
+
+    def _where(self, path: str = "") -> str:
+        return f"sftp://{self.username}@{self.host}:{self.port}{path}"
+
+    def deliver(self, filename: str, data: bytes) -> None:
+        """Upload under a temporary name, then rename to ``remote_dir/filename``.
+
+        Raises:
+            SinkError: Connection refused or dropped, unknown or changed host key, login
+                refused, or an SFTP failure. The temporary file is removed when the connection
+                still allows it (else by the next delivery); the final file is untouched.
+            ConfigurationError: paramiko is not installed.
+        """
+        require_paramiko()
+        import paramiko
+
+        known_hosts = self.known_hosts or Path("~/.ssh/known_hosts").expanduser()
+        client = paramiko.SSHClient()
+        try:
+            client.load_host_keys(str(known_hosts))
+        except OSError as exc:
+            raise SinkError(
+                f"cannot read the known_hosts file {known_hosts} ({exc.strerror}); add the "
+                f"host key of {self.host} to it after checking its fingerprint with Elevo"
+            ) from exc
+
+        class _Reject(paramiko.RejectPolicy):
+            # RejectPolicy, with an error of our own to tell "unknown key" from other failures.
+            def missing_host_key(
+                self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+            ) -> NoReturn:
+                raise _UnknownHostKeyError(hostname)
+
+        client.set_missing_host_key_policy(_Reject())
+        try:
+            self._connect(client, known_hosts)
+            self._upload(client, filename, data)
+        finally:
+            client.close()
+        _log.info("delivered %s (%d bytes)", self._where(self._final(filename)), len(data))
+
+    def _final(self, filename: str) -> str:
+        return str(PurePosixPath(self.remote_dir) / filename)
+
+    def _connect(self, client: paramiko.SSHClient, known_hosts: Path) -> None:
+        import paramiko
+
+        where = self._where()
+        try:
+            client.connect(
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                key_filename=None if self.private_key_path is None else str(self.private_key_path),
+                passphrase=self.passphrase,
+                allow_agent=self.private_key_path is None,
+                look_for_keys=False,
+                timeout=self.timeout,
+                banner_timeout=self.timeout,
+                auth_timeout=self.timeout,
+                channel_timeout=self.timeout,
+            )
+        except _UnknownHostKeyError as exc:
+            raise SinkError(
+                f"the host key of {where} is not in {known_hosts}; nothing was uploaded. Check "
+                "the key's fingerprint with Elevo, then add it (ssh-keyscan) to known_hosts"
+            ) from exc
+        except paramiko.BadHostKeyException as exc:
+            raise SinkError(
+                f"the host key of {where} differs from the one in {known_hosts}; nothing was "
+                "uploaded. Someone may be intercepting the connection: ask Elevo whether their "
+                "key changed before updating known_hosts"
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            raise SinkError(
+                f"{where} refused the login ({exc.__class__.__name__}); check the user name and "
+                "that the public key sent to Elevo matches private_key_path (or the SSH agent)"
+            ) from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise SinkError(
+                f"cannot open an SSH connection to {where} ({reason}); check the host, the "
+                "port, the network and that your IP address is whitelisted by Elevo"
+            ) from exc
+
+    def _upload(self, client: paramiko.SSHClient, filename: str, data: bytes) -> None:
+        import paramiko
+
+        final = self._final(filename)
+        staging = self.staging_dir or self.remote_dir
+        temp = str(PurePosixPath(staging) / temp_name(filename))
+        try:
+            sftp = client.open_sftp()
+            channel = sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(self.timeout)
+            for name in sftp.listdir(staging):
+                if is_temp_of(name, filename):
+                    with contextlib.suppress(OSError):
+                        sftp.remove(f"{staging}/{name}")
+            try:
+                with sftp.open(temp, "wb") as remote:
+                    remote.set_pipelined(True)
+                    for start in range(0, len(data), _CHUNK):
+                        remote.write(data[start : start + _CHUNK])
+                size = sftp.stat(temp).st_size
+                if size != len(data):
+                    raise OSError(f"uploaded {size} bytes of {len(data)}")
+                try:
+                    sftp.posix_rename(temp, final)
+                except OSError:
+                    # Servers without OpenSSH's posix-rename extension cannot replace a file by
+                    # renaming over it: remove the old one first (a short gap, never half a file).
+                    with contextlib.suppress(OSError):
+                        sftp.remove(final)
+                    sftp.rename(temp, final)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sftp.remove(temp)
+                raise
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+            raise SinkError(
+                f"uploading {self._where(final)} failed ({reason}); the previous file is "
+                "untouched. Check the remote folder exists and is writable, then run again"
+            ) from exc

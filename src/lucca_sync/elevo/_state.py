@@ -1,0 +1,193 @@
+"""The sink's memory of what Elevo holds: the last published snapshot, as a JSON file.
+
+Elevo cannot be read back (no API), so the last file the sink delivered *is* the target's state.
+Two files live in the state folder:
+
+* ``elevo-state.json`` — the snapshot last confirmed delivered;
+* ``elevo-state.pending.json`` — written just before a delivery starts and renamed over the
+  first once the delivery succeeded. Finding it on start means the previous run stopped between
+  the two; see :func:`load`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import attrs
+
+from lucca_sync.elevo._atomic import fsync_dir, write_atomic
+from lucca_sync.elevo._csv import row_order
+from lucca_sync.exceptions import SinkError
+
+__all__ = ["FORMAT", "VERSION", "Entry", "Snapshot", "StateStore"]
+
+FORMAT = "lucca_sync.elevo.state"
+VERSION = 1
+STATE_NAME = "elevo-state.json"
+PENDING_NAME = "elevo-state.pending.json"
+
+_log = logging.getLogger("lucca_sync.elevo")
+
+
+@attrs.frozen
+class Entry:
+    """One user the sink knows Elevo holds.
+
+    ``managed=False`` users come from an adoption export; ``excluded`` users are written as
+    ``skip`` rows with their last published fields kept here; ``suspended`` users are left out.
+    """
+
+    fields: Mapping[str, str | None] = attrs.field(factory=dict, hash=False)
+    suspended: bool = False
+    managed: bool = True
+    excluded: bool = False
+    #: The key this entry had in the published snapshot (differs after an adoption).
+    origin: str | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class Snapshot:
+    """What one delivered file told Elevo: every known user, and the file's digest."""
+
+    users: Mapping[str, Entry] = attrs.field(factory=dict, hash=False)
+    sha256: str | None = None
+    published_at: str | None = None
+
+
+def _encode(snapshot: Snapshot) -> bytes:
+    users = [
+        {
+            "key": key,
+            "fields": dict(entry.fields),
+            "suspended": entry.suspended,
+            "managed": entry.managed,
+            "excluded": entry.excluded,
+        }
+        for key, entry in sorted(snapshot.users.items(), key=lambda item: row_order(item[0]))
+    ]
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "sha256": snapshot.sha256,
+        "published_at": snapshot.published_at,
+        "users": users,
+    }
+    return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def _decode(path: Path, data: bytes) -> Snapshot:
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SinkError(
+            f"the Elevo state file {path} is not valid JSON ({exc.__class__.__name__}); "
+            "restore it from a backup or re-adopt from an Elevo export"
+        ) from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise SinkError(f"{path} is not an Elevo state file of lucca_sync")
+    if document.get("version") != VERSION:
+        raise SinkError(
+            f"the Elevo state file {path} has format version {document.get('version')!r}; "
+            f"this version of lucca_sync reads version {VERSION}"
+        )
+    users: dict[str, Entry] = {}
+    try:
+        for item in document["users"]:
+            fields = {str(k): (None if v is None else str(v)) for k, v in item["fields"].items()}
+            users[str(item["key"])] = Entry(
+                fields=fields,
+                suspended=bool(item["suspended"]),
+                managed=bool(item["managed"]),
+                excluded=bool(item["excluded"]),
+            )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise SinkError(
+            f"the Elevo state file {path} has a malformed users list ({exc.__class__.__name__})"
+        ) from exc
+    return Snapshot(
+        users=users, sha256=document.get("sha256"), published_at=document.get("published_at")
+    )
+
+
+@attrs.define
+class StateStore:
+    """Reads and writes the state files of one sink in ``folder``."""
+
+    folder: Path
+
+    @property
+    def path(self) -> Path:
+        """The confirmed state file."""
+        return self.folder / STATE_NAME
+
+    @property
+    def pending_path(self) -> Path:
+        """The state of a delivery that was started but not confirmed."""
+        return self.folder / PENDING_NAME
+
+    def load(self) -> Snapshot | None:
+        """The last published snapshot, ``None`` before the first publish.
+
+        A pending file left by an interrupted run wins over the confirmed one: that delivery
+        may have reached Elevo, and since every file is a complete snapshot, assuming it did is
+        safe — the next commit re-sends the whole desired state either way.
+
+        Raises:
+            SinkError: A state file is unreadable, corrupt or of another format version.
+        """
+        for path in (self.pending_path, self.path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SinkError(f"cannot read the Elevo state file {path}: {exc}") from exc
+            snapshot = _decode(path, data)
+            if path == self.pending_path:
+                _log.warning(
+                    "found %s: the previous run stopped after starting a delivery (sha256 %s) "
+                    "and before recording it; assuming it reached Elevo, the next commit "
+                    "re-sends a complete snapshot",
+                    path,
+                    snapshot.sha256,
+                )
+            return snapshot
+        return None
+
+    def recover(self) -> bool:
+        """Promote a pending state left by an interrupted run (see :meth:`load`).
+
+        Returns:
+            Whether there was one: its delivery is unconfirmed, so the next one must happen.
+        """
+        if not self.pending_path.exists():
+            return False
+        os.replace(self.pending_path, self.path)
+        fsync_dir(self.folder)
+        return True
+
+    def write_pending(self, snapshot: Snapshot) -> None:
+        """Record the snapshot about to be delivered."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.pending_path, _encode(snapshot), mode=0o600)
+
+    def confirm(self) -> None:
+        """The delivery succeeded: the pending snapshot becomes the published one."""
+        os.replace(self.pending_path, self.path)
+        fsync_dir(self.folder)
+
+    def discard_pending(self) -> None:
+        """The delivery failed: forget the snapshot that was not delivered."""
+        with contextlib.suppress(FileNotFoundError):
+            self.pending_path.unlink()
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601, for ``published_at``."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
