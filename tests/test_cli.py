@@ -172,10 +172,13 @@ class TestDemo:
         assert first["counts"]["errors"] >= 1
 
     def test_demo_is_deterministic(self, tmp_path: Path, demo: tuple[Path, dict[str, Any]]) -> None:
-        result = run_cli("demo", "--dir", "again", cwd=tmp_path)
+        result = run_cli("--json", "demo", "--dir", "again", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         ours = (tmp_path / "again" / "elevo-drop" / "users.csv").read_bytes()
         assert ours == (demo[0] / "out" / "elevo-drop" / "users.csv").read_bytes()
+        # The fake Lucca listens on another port each time; the plans must not notice.
+        digests = [run["digest"] for run in json.loads(result.stdout)["runs"]]
+        assert digests == [run["digest"] for run in demo[1]["runs"]]
 
     def test_demo_refuses_a_folder_it_did_not_make(self, tmp_path: Path) -> None:
         (tmp_path / "mine").mkdir()

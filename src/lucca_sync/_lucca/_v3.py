@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, tzinfo
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 from cattrs import Converter
 from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
@@ -194,7 +195,9 @@ class V3Decoder:
             where = ".".join(part for part in (path, relative) if part)
             who = f"user {employee_id}" if employee_id is not None else "a user without a usable id"
             raise ResponseDecodeError(
-                f"cannot read {who} from {url}: {where}: {reason}",
+                # The path alone: the message lands in plans, whose digest must not depend on
+                # the host or port the directory was read from.
+                f"cannot read {who} from {urlsplit(url).path}: {where}: {reason}",
                 url=url,
                 path=where,
                 employee_id=employee_id,
