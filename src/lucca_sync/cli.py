@@ -634,7 +634,7 @@ def _fail(error: BaseException, *, debug: bool, stderr: TextIO, secrets: Sequenc
         lines = [f"  {problem}" for problem in error.problems]
         message = f"{first} (listed above)"
     elif isinstance(error, ConfigurationError):
-        lines, message = [], _one_line(error.problems[0] if error.problems else str(error))
+        lines, message = [], _one_line(error.problems[0])
     elif isinstance(error, LuccaSyncError | _CommandError):
         lines, message = [], _one_line(str(error)) or type(error).__name__
     elif isinstance(error, KeyboardInterrupt):

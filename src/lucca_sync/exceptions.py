@@ -63,7 +63,7 @@ class ConfigurationError(LuccaSyncError, ValueError):
     """
 
     def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
-        self.problems = problems or (message,)
+        self.problems: tuple[str, ...] = problems or (message,)
         super().__init__(message)
 
 
