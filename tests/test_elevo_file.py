@@ -219,6 +219,23 @@ class TestReadExport:
         with pytest.raises(ConfigurationError, match="import keys"):
             read_export(export)
 
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ('email,first_name\n"ada@acme.example,Ada\n', "not a readable CSV"),
+            ("email,first_name\nada@acme.example," + "x" * 200_000 + "\n", "not a readable CSV"),
+            ("email,email\nada@acme.example,bob@acme.example\n", "repeats the column"),
+        ],
+        ids=["unterminated-quote", "huge-field", "repeated-column"],
+    )
+    def test_malformed_export_is_a_configuration_error(
+        self, tmp_path: Path, text: str, message: str
+    ) -> None:
+        export = tmp_path / "export.csv"
+        export.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigurationError, match=message):
+            read_export(export)
+
     def test_missing_export_is_a_configuration_error(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError, match="cannot read the Elevo export"):
             read_export(tmp_path / "missing.csv")

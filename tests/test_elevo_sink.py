@@ -356,6 +356,11 @@ class TestStateAndAtomicity:
             (b"{not json", "not valid JSON"),
             (b'{"format": "lucca_sync.elevo.state", "version": 99, "users": []}', "version 99"),
             (b'{"format": "lucca_sync.elevo.state", "version": 1, "users": [{}]}', "malformed"),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 1, "users": [{"key": "1", '
+                b'"fields": {}, "suspended": "false", "managed": true, "excluded": false}]}',
+                "malformed",
+            ),
             (b"[]", "not an Elevo state file"),
         ],
     )

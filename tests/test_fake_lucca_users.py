@@ -86,6 +86,16 @@ class TestOverrides:
         assert user[key] == 7
         assert {"managerId", "managerID"} - {key} & user.keys() == set()
 
+    @pytest.mark.parametrize("key", ["managerId", "managerID"])
+    def test_flat_manager_id_alone_fills_the_reference(self, key: str) -> None:
+        """Clients read ``manager.id`` first: a flat id must not sit beside a null reference."""
+        user = make_lucca_user(**{key: 41})
+        manager = user["manager"]
+        assert isinstance(manager, dict)
+        assert manager["id"] == 41
+        assert user[key] == 41
+        assert {"managerId", "managerID"} - {key} & user.keys() == set()
+
     def test_modified_on_quirk(self) -> None:
         user = make_lucca_user(modified_key="modifiedOn")
         assert "modifiedAt" not in user

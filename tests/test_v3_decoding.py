@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from lucca_sync import Employee, Ref
 from lucca_sync._lucca._v3 import USER_FIELDS, V3Decoder, unwrap
-from lucca_sync.exceptions import LuccaSyncError, ResponseDecodeError
+from lucca_sync.exceptions import ResponseDecodeError
 
 URL = "https://acme.ilucca.net/api/v3/users"
 PARIS = ZoneInfo("Europe/Paris")
@@ -317,10 +316,23 @@ class TestAnyJson:
     @given(body=json_values)
     def test_pages(self, body: object) -> None:
         decoder = V3Decoder(PARIS)
-        with contextlib.suppress(LuccaSyncError):
+        problems: list[tuple[str, ResponseDecodeError]] = []
+        try:
             _, items = decoder.items(body, url=URL)
-            for index, item in enumerate(items):
-                decoder.employee(item, url=URL, path=f"data.items[{index}]")
+        except ResponseDecodeError as error:
+            problems.append(("", error))
+            items = []
+        for index, item in enumerate(items):
+            path = f"data.items[{index}]"
+            try:
+                employee = decoder.employee(item, url=URL, path=path)
+            except ResponseDecodeError as error:
+                problems.append((path, error))
+            else:
+                assert isinstance(employee.id, int)
+        for path, problem in problems:
+            assert problem.url == URL
+            assert (problem.path or "").startswith(path)
 
     @given(changes=st.dictionaries(user_keys, json_values, max_size=5))
     def test_users_with_random_values(self, changes: dict[str, object]) -> None:
@@ -340,5 +352,11 @@ class TestAnyJson:
 
     @given(body=json_values)
     def test_single(self, body: object) -> None:
-        with contextlib.suppress(LuccaSyncError):
-            V3Decoder(PARIS).single(body, url=URL)
+        problem: ResponseDecodeError | None = None
+        try:
+            employee = V3Decoder(PARIS).single(body, url=URL)
+        except ResponseDecodeError as error:
+            problem = error
+        else:
+            assert isinstance(employee.id, int)
+        assert problem is None or problem.url == URL

@@ -236,8 +236,20 @@ def read_export(path: Path) -> list[ExportRow]:
         ) from exc
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [name.strip().lower() for name in next(reader, [])]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+        records = [(reader.line_num, record) for record in reader]
+    except csv.Error as exc:
+        raise ConfigurationError(
+            f"the Elevo export {path} is not a readable CSV file near line {reader.line_num}: {exc}"
+        ) from exc
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ConfigurationError(
+            f"the Elevo export {path} repeats the column(s) {', '.join(repeated)}; "
+            "each Elevo key may appear once"
+        )
     if not {KEY, "email", "username"} & set(header):
         raise ConfigurationError(
             f"the Elevo export {path} has no uniq_identifier, email or username column; "
@@ -246,8 +258,7 @@ def read_export(path: Path) -> list[ExportRow]:
     problems: list[str] = []
     rows: list[ExportRow] = []
     seen: dict[tuple[str, str], int] = {}
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
         if not any(cell.strip() for cell in record):
             continue
         values = {

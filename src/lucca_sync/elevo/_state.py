@@ -81,6 +81,14 @@ def _encode(snapshot: Snapshot) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
+def _flag(item: dict[str, object], name: str) -> bool:
+    # bool("false") is True: a hand-edited state must not silently flip a user's status.
+    value = item[name]
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} is not true or false")
+    return value
+
+
 def _decode(path: Path, data: bytes) -> Snapshot:
     try:
         document = json.loads(data.decode("utf-8"))
@@ -102,9 +110,9 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             fields = {str(k): (None if v is None else str(v)) for k, v in item["fields"].items()}
             users[str(item["key"])] = Entry(
                 fields=fields,
-                suspended=bool(item["suspended"]),
-                managed=bool(item["managed"]),
-                excluded=bool(item["excluded"]),
+                suspended=_flag(item, "suspended"),
+                managed=_flag(item, "managed"),
+                excluded=_flag(item, "excluded"),
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise SinkError(

@@ -180,14 +180,21 @@ def make_lucca_user(
         "extendedData": {},
     }
     given = {key: _coerce(key, value, base_url) for key, value in fields.items()}
+    given_manager_key = next((k for k in ("managerId", "managerID") if k in given), manager_key)
     for nested, flat in (
-        ("manager", manager_key),
+        ("manager", given_manager_key),
         ("department", "departmentId"),
         ("legalEntity", "legalEntityId"),
     ):
         if nested in given and flat not in given:
             value = given[nested]
             given[flat] = value.get("id") if isinstance(value, Mapping) else None
+        elif flat in given and nested not in given:
+            # A flat id alone (``managerId=1``) must not leave the default ``None`` reference
+            # beside it: clients read the nested object first.
+            given[nested] = _coerce(nested, given[flat], base_url)
+    if given_manager_key != manager_key:
+        del user[manager_key]  # one flat spelling per user, the one the caller chose
     user.update(given)
     extended = user.get("extendedData")
     if isinstance(extended, Mapping):
