@@ -89,7 +89,7 @@ class TestOverrides:
     @pytest.mark.parametrize("key", ["managerId", "managerID"])
     def test_flat_manager_id_alone_fills_the_reference(self, key: str) -> None:
         """Clients read ``manager.id`` first: a flat id must not sit beside a null reference."""
-        user = make_lucca_user(**{key: 41})
+        user = make_lucca_user(**{key: 41})  # type: ignore[arg-type]
         manager = user["manager"]
         assert isinstance(manager, dict)
         assert manager["id"] == 41

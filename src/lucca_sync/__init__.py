@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from lucca_sync._apply import Outcome, SyncReport, apply, sync
 from lucca_sync._employee import Employee, Ref
-from lucca_sync._lucca import ApiKey, EmployeePager, LuccaDirectory
+from lucca_sync._lucca import ApiKey, ClientCredentials, EmployeePager, LuccaDirectory
 from lucca_sync._plan import plan
 from lucca_sync._plan_model import (
     Create,
@@ -37,6 +37,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "DEFAULT_RULES",
     "ApiKey",
+    "ClientCredentials",
     "Create",
     "Employee",
     "EmployeePager",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from lucca_sync._incremental import DEFAULT_FULL_EVERY, SyncMode
 from lucca_sync._managers import ManagerFallback
 from lucca_sync._plan import OnExcluded, RecordMapping, plan
 from lucca_sync._plan_model import CONVERTER, FieldChange, Plan, key_order
@@ -374,6 +375,17 @@ def apply(
         f"the sink refused key {key} that the plan did not touch: {reason}"
         for key, reason in sorted(refusals.items())
     )
+    if plan.sync_state is not None and not any(o.status == "failed" for o in outcomes):
+        # Only now is the target known to hold every change read: the next incremental
+        # plan may start from here. A failed record keeps the old state, so it is read again.
+        try:
+            sink.save_sync_state(plan.sync_state.to_dict())
+        except Exception as exc:
+            logger.warning(
+                "%s could not save the sync state (%s); the next plan starts from the previous one",
+                type(sink).__name__,
+                _wrapped(sink, "save_sync_state", exc),
+            )
     report = SyncReport(
         plan=plan,
         outcomes=tuple(outcomes),
@@ -403,6 +415,8 @@ def sync(
     manager_fallback: ManagerFallback = "nearest_ancestor",
     dry_run: bool = False,
     retries: int = 2,
+    mode: SyncMode = "full",
+    full_every: int = DEFAULT_FULL_EVERY,
 ) -> SyncReport:
     """Plan, then apply unless ``dry_run``: :func:`lucca_sync.plan` + :func:`lucca_sync.apply`.
 
@@ -422,6 +436,8 @@ def sync(
         manager_fallback: See :func:`lucca_sync.plan`.
         dry_run: Only plan: the report holds the plan and no outcome; nothing is written.
         retries: See :func:`lucca_sync.apply`.
+        mode: See :func:`lucca_sync.plan`.
+        full_every: See :func:`lucca_sync.plan`.
 
     Raises:
         APIError, SafetyError, SinkError, PlanMismatchError, ConfigurationError: As
@@ -438,6 +454,8 @@ def sync(
         on_excluded=on_excluded,
         match_by=match_by,
         manager_fallback=manager_fallback,
+        mode=mode,
+        full_every=full_every,
     )
     if dry_run:
         return SyncReport(

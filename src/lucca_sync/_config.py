@@ -608,7 +608,8 @@ def _structure_sink_section(data: object, problems: list[str]) -> SinkSection | 
     if "type" not in data:
         problems.append("sink.type: required key missing ('directory' or 'sftp')")
         return None
-    kind = kinds.get(data["type"])
+    # A TOML table or array is unhashable: look it up only when it is a string.
+    kind = kinds.get(data["type"]) if isinstance(data["type"], str) else None
     if kind is None:
         got = data["type"]
         shown = repr(got) if isinstance(got, str) and len(got) <= 40 else _describe(got)

@@ -23,6 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from lucca_sync._employee import Employee
+from lucca_sync._incremental import (
+    DEFAULT_FULL_EVERY,
+    IncrementalSource,
+    SyncMode,
+    next_state,
+    read_changes,
+    wants_full,
+)
+from lucca_sync._lucca._http import is_int
 from lucca_sync._managers import ManagerFallback, resolve_managers
 from lucca_sync._plan_model import (
     Create,
@@ -38,6 +47,7 @@ from lucca_sync._plan_model import (
 )
 from lucca_sync._safety import Safety
 from lucca_sync._source import EmployeeSource, SourceRead, read_source
+from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
 from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, decide
 
@@ -82,6 +92,8 @@ def plan(
     on_excluded: OnExcluded = "leave",
     match_by: Sequence[str] = (),
     manager_fallback: ManagerFallback = "nearest_ancestor",
+    mode: SyncMode = "full",
+    full_every: int = DEFAULT_FULL_EVERY,
 ) -> Plan:
     """Compute what a sync from ``source`` to ``sink`` would change, without writing anything.
 
@@ -102,6 +114,13 @@ def plan(
             case-insensitively. Empty (the default) disables adoption.
         manager_fallback: For a manager who is not synchronised: ``"nearest_ancestor"`` (the
             closest synchronised manager above) or ``"empty"``.
+        mode: ``"full"`` reads every employee. ``"incremental"`` reads only what changed
+            since the sync state the sink saved at the last successful apply (a few requests
+            whatever the size of the directory), and falls back to a full read when there is
+            no usable state or Lucca's count of employees does not match it. ``"auto"`` is
+            incremental, except every ``full_every``-th run, which is a full read. Employees
+            not re-read are taken as unchanged; see the performance page of the docs.
+        full_every: With ``mode="auto"``, one run in this many reads everyone.
 
     Returns:
         The plan; per-employee problems are in ``plan.errors``, not raised.
@@ -120,13 +139,19 @@ def plan(
         )
     if isinstance(match_by, str):
         raise ConfigurationError("match_by must be a sequence of target keys, not a string")
+    if mode not in ("full", "incremental", "auto"):
+        raise ConfigurationError(f"mode must be 'full', 'incremental' or 'auto', got {mode!r}")
+    if not is_int(full_every) or full_every < 1:
+        raise ConfigurationError(f"full_every must be an int >= 1, got {full_every!r}")
     if mapping is None:
         from lucca_sync.mapping import FieldMapping
 
         mapping = FieldMapping.elevo_default()
     safety = Safety() if safety is None else safety
     day = _today(time_zone) if today is None else today
-    read = read_source(source)
+    read, state, reason = _read(
+        source, sink, mode=mode, full_every=full_every, today=day, time_zone=time_zone
+    )
     target = _target_users(sink)
     planner = _Planner(
         read=read,
@@ -140,7 +165,7 @@ def plan(
         match_by=tuple(match_by),
         manager_fallback=manager_fallback,
     )
-    result = planner.build(safety)
+    result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
     logger.info(
         "plan for %s: %s; digest %s",
         day.isoformat(),
@@ -157,6 +182,44 @@ def _today(time_zone: str) -> date:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigurationError(f"time_zone: unknown time zone {time_zone!r}") from exc
     return datetime.now(zone).date()
+
+
+def _read(
+    source: EmployeeSource | Iterable[Employee],
+    sink: Sink,
+    *,
+    mode: SyncMode,
+    full_every: int,
+    today: date,
+    time_zone: str,
+) -> tuple[SourceRead, SyncState | None, str]:
+    """Read the source fully or incrementally; also the sync state to save after applying."""
+    if not isinstance(source, IncrementalSource):
+        if mode == "incremental":
+            raise ConfigurationError(
+                "mode='incremental' needs a source that can read changes (a LuccaDirectory), "
+                f"not {type(source).__name__}"
+            )
+        return read_source(source), None, ""
+    # Taken before reading: a change made during the read is read again next time.
+    watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
+    before = getattr(source, "requests_made", None)
+    previous = None if mode == "full" else SyncState.from_dict(sink.load_sync_state())
+    reason = wants_full(mode, previous, today=today, full_every=full_every)
+    read = None
+    if reason is None and previous is not None:
+        read = read_changes(source, previous, today=today)
+        if read is None:
+            reason = "Lucca's count of employees differs from the saved sync state"
+    if read is None:
+        read = read_source(source)
+    after = getattr(source, "requests_made", None)
+    if isinstance(before, int) and isinstance(after, int):
+        read = attrs.evolve(read, requests_made=after - before)
+    if mode != "full" and reason:
+        logger.info("full read: %s", reason)
+    state = next_state(read, previous, watermark=watermark, today=today)
+    return read, state, "" if mode == "full" else reason or ""
 
 
 def _target_users(sink: Sink) -> dict[str, TargetUser]:
@@ -201,20 +264,34 @@ class _Planner:
     manager_fallback: ManagerFallback
     errors: list[PlanError] = attrs.field(factory=list)
     warnings: list[str] = attrs.field(factory=list)
+    # Employee id -> Lucca manager id, for rules and for walking past unsynced managers.
+    hierarchy: Mapping[int, int | None] = attrs.field(factory=dict)
+    # Incremental reads: manager changes of target users that were not re-read.
+    manager_updates: list[Update] = attrs.field(factory=list)
 
-    def build(self, safety: Safety) -> Plan:
+    def build(self, safety: Safety, *, mode_reason: str = "") -> Plan:
         self.errors.extend(self.read.errors)
+        self.warnings.extend(self.read.warnings)
+        self.hierarchy = (
+            self.read.hierarchy
+            if self.read.hierarchy is not None
+            else {employee.id: employee.manager_id for employee in self.read.employees}
+        )
         departed, exclusions, records = self._classify()
         matches = self._match(records)
         records = {employee_id: records[employee_id] for employee_id in matches}
         depth = self._resolve_managers(records)
         creates, updates, reactivations = self._diff(records, matches, depth)
         excludes, suspensions = self._retire(departed, exclusions)
-        stats = self._stats(len(records), len(exclusions))
+        stats = self._stats(len(records), len(exclusions), mode_reason)
+        # An incremental read holds the changes only: the population is Lucca's count.
+        population = self.read.population
+        if population is None:
+            population = stats.employees_read
         violations = safety.violations(
             suspensions=len(suspensions),
-            population=stats.employees_read,
-            employees_read=stats.employees_read,
+            population=population,
+            employees_read=population,
             managed_active=stats.managed_active,
         )
         return Plan(
@@ -242,8 +319,7 @@ class _Planner:
     def _classify(
         self,
     ) -> tuple[dict[int, Employee], list[Exclusion], dict[int, dict[str, str | None]]]:
-        hierarchy = {employee.id: employee.manager_id for employee in self.read.employees}
-        context = RuleContext(today=self.today, managers=hierarchy)
+        context = RuleContext(today=self.today, managers=self.hierarchy)
         departed: dict[int, Employee] = {}
         exclusions: list[Exclusion] = []
         records: dict[int, dict[str, str | None]] = {}
@@ -395,14 +471,44 @@ class _Planner:
             for employee_id, record in records.items()
             if field in record and (record[field] is None or _as_id(record[field]) is not None)
         }
-        hierarchy = {employee.id: employee.manager_id for employee in self.read.employees}
+        unchanged = self._unchanged() if self.read.partial else {}
+        for employee_id in unchanged:
+            if employee_id in self.hierarchy:
+                references[employee_id] = self.hierarchy[employee_id]
         resolved = resolve_managers(
-            references, hierarchy, set(records) | stay, fallback=self.manager_fallback
+            references,
+            self.hierarchy,
+            set(records) | stay | set(unchanged),
+            fallback=self.manager_fallback,
         )
         self.warnings.extend(resolved.warnings)
         for employee_id, manager_id in resolved.managers.items():
-            records[employee_id][field] = None if manager_id is None else str(manager_id)
+            value = None if manager_id is None else str(manager_id)
+            user = unchanged.get(employee_id)
+            if user is None:
+                records[employee_id][field] = value
+            elif user.fields.get(field) != value:
+                # Their manager left, was excluded or came into scope: only the link changes.
+                change = FieldChange(field, user.fields.get(field), value)
+                self.manager_updates.append(Update(user.key, employee_id, (change,)))
         return dict(resolved.depth)
+
+    def _unchanged(self) -> dict[int, TargetUser]:
+        """Incremental reads: the active, in-scope target users that were not re-read."""
+        read = {employee.id for employee in self.read.employees}
+        with_error = {error.employee_id for error in self.errors}
+        unchanged: dict[int, TargetUser] = {}
+        for key, user in self.target.items():
+            employee_id = _as_id(key)
+            if (
+                employee_id is not None
+                and employee_id not in read
+                and employee_id not in with_error
+                and _is_live(user)
+                and not user.excluded
+            ):
+                unchanged[employee_id] = user
+        return unchanged
 
     # -- 5. diff and retire --------------------------------------------------------------------
 
@@ -425,7 +531,7 @@ class _Planner:
         depth: Mapping[int, int],
     ) -> tuple[list[Create], list[Update], list[Reactivate]]:
         creates: list[Create] = []
-        updates: list[Update] = []
+        updates: list[Update] = list(self.manager_updates)
         reactivations: list[Reactivate] = []
         for employee_id, record in records.items():
             key = str(employee_id)
@@ -470,7 +576,8 @@ class _Planner:
                 suspensions.append(Suspend(user.key, employee_id, reason))
         seen = {str(employee.id) for employee in self.read.employees}
         with_error = {str(e.employee_id) for e in self.errors if e.employee_id is not None}
-        for key, user in self.target.items():
+        # After an incremental read, absent means unchanged: departures come from the read.
+        for key, user in () if self.read.partial else self.target.items():
             if _is_live(user) and key not in seen and key not in with_error:
                 suspensions.append(Suspend(key, _as_id(key), NOT_VISIBLE))
         suspensions = [s for s in suspensions if s.key not in with_error]
@@ -483,7 +590,7 @@ class _Planner:
             suspensions = []
         return excludes, suspensions
 
-    def _stats(self, kept: int, excluded: int) -> PlanStats:
+    def _stats(self, kept: int, excluded: int, mode_reason: str) -> PlanStats:
         read_errors = sum(1 for error in self.errors if error.stage == "read")
         return PlanStats(
             employees_read=len(self.read.employees) + read_errors,
@@ -495,4 +602,6 @@ class _Planner:
             target_users=len(self.target),
             managed_active=sum(1 for user in self.target.values() if _is_live(user)),
             requests_made=self.read.requests_made,
+            mode="incremental" if self.read.partial else "full",
+            mode_reason=mode_reason,
         )

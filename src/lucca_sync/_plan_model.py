@@ -23,6 +23,7 @@ from typing import Literal
 import attrs
 import cattrs
 
+from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError
 from lucca_sync.rules import Exclusion
 
@@ -239,6 +240,9 @@ class PlanStats:
         target_users: Users the sink reported.
         managed_active: Of those, active users the sync manages.
         requests_made: HTTP requests the read took, when the source counts them.
+        mode: ``"full"`` (everyone was read) or ``"incremental"`` (only the changes were read;
+            ``employees_read`` counts those).
+        mode_reason: Why the read was full, when incremental was asked for.
     """
 
     employees_read: int = 0
@@ -248,6 +252,8 @@ class PlanStats:
     target_users: int = 0
     managed_active: int = 0
     requests_made: int | None = None
+    mode: Literal["full", "incremental"] = "full"
+    mode_reason: str = ""
 
 
 _ACTION_KINDS = ("creates", "reactivations", "updates", "excludes", "suspensions")
@@ -278,6 +284,8 @@ class Plan:
         today: The date the plan was made for, in the tenant's time zone.
         created_at: When the plan was made (UTC).
         stats: Counts of what the plan was made from.
+        sync_state: What :func:`lucca_sync.apply` saves in the sink after a successful apply,
+            for the next incremental plan; ``None`` when the source cannot read changes.
     """
 
     creates: tuple[Create, ...] = ()
@@ -292,6 +300,7 @@ class Plan:
     today: date
     created_at: datetime
     stats: PlanStats = PlanStats()
+    sync_state: SyncState | None = attrs.field(default=None, repr=False)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{kind}={count}" for kind, count in self.counts.items())
@@ -316,9 +325,8 @@ class Plan:
         Lucca and target states gives the same digest, which is what lets an operator approve a
         reviewed plan by its digest and apply exactly that.
         """
-        data = CONVERTER.unstructure(self)
         canonical = json.dumps(
-            {name: data[name] for name in _DIGESTED},
+            {name: CONVERTER.unstructure(getattr(self, name)) for name in _DIGESTED},
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,

@@ -9,7 +9,7 @@ per-employee :class:`PlanError` values instead.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -18,7 +18,7 @@ from lucca_sync._employee import Employee
 from lucca_sync._plan_model import PlanError
 from lucca_sync.exceptions import ResponseDecodeError
 
-__all__ = ["EmployeeSource", "SourceRead", "read_source"]
+__all__ = ["EmployeeSource", "SourceRead", "decode_errors", "read_source"]
 
 
 @runtime_checkable
@@ -40,11 +40,25 @@ class SourceRead:
         employees: Every employee read once, sorted by id.
         errors: Malformed records and duplicate ids (those employees are left out).
         requests_made: HTTP requests the read took, when the source counts them.
+        partial: Only the employees that changed were read (an incremental read); the others
+            are unchanged and must not be taken as gone.
+        hierarchy: Employee id -> Lucca manager id of everyone known, read or not (partial
+            reads only; a full read derives it from ``employees``).
+        population: Current and upcoming employees in Lucca, as counted (partial reads only).
+        current: The current and upcoming employees after the read -> their manager id
+            (partial reads only): the population of the next saved sync state.
+        warnings: Notices from the source for the plan's reviewer (Lucca's ``Deprecation`` /
+            ``Sunset`` headers, from the pager's ``deprecations``).
     """
 
     employees: tuple[Employee, ...]
     errors: tuple[PlanError, ...] = ()
     requests_made: int | None = None
+    partial: bool = False
+    hierarchy: Mapping[int, int | None] | None = attrs.field(default=None, eq=False, repr=False)
+    population: int | None = None
+    current: Mapping[int, int | None] | None = attrs.field(default=None, eq=False, repr=False)
+    warnings: tuple[str, ...] = ()
 
 
 def _employee_id(value: object) -> int | None:
@@ -57,7 +71,8 @@ def _employee_id(value: object) -> int | None:
     return None
 
 
-def _decode_errors(raw: Sequence[object]) -> list[PlanError]:
+def decode_errors(raw: Sequence[object]) -> list[PlanError]:
+    """The reader's decode errors (``pager.errors``) as plan errors."""
     errors = []
     for error in raw:
         employee_id = (
@@ -83,12 +98,14 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
     """
     requests_made: int | None = None
     errors: list[PlanError] = []
+    warnings: tuple[str, ...] = ()
     if isinstance(source, EmployeeSource):
         pager = source.list_employees(include_former=True, strict=False)
         employees = list(pager)
-        errors.extend(_decode_errors(getattr(pager, "errors", ())))
+        errors.extend(decode_errors(getattr(pager, "errors", ())))
         counted = getattr(pager, "requests_made", None)
         requests_made = counted if isinstance(counted, int) else None
+        warnings = tuple(str(notice) for notice in getattr(pager, "deprecations", ()))
     else:
         employees = list(source)
     for employee in employees:
@@ -113,4 +130,9 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
         (employee for employee in employees if counts[employee.id] == 1),
         key=lambda employee: employee.id,
     )
-    return SourceRead(employees=tuple(unique), errors=tuple(errors), requests_made=requests_made)
+    return SourceRead(
+        employees=tuple(unique),
+        errors=tuple(errors),
+        requests_made=requests_made,
+        warnings=warnings,
+    )

@@ -184,26 +184,36 @@ class Field:
 
     def _produce(self, key: str, employee: Employee) -> str | None:
         """The field's text before the empty-value policy, or raise MappingError."""
-        step = f"source {self.source}"
+        # The step is described only when it fails: formatting it for every value and every
+        # employee was a tenth of plan()'s CPU time (see docs/performance.md).
+        transform: Transform | None = None  # None: the source; else the transform applied
+        done = False
         try:
             value = self.source.resolve(employee)
             for transform in self.transforms:
                 if value is None:
                     break
-                step = f"transform {describe(transform)}"
                 value = transform(value)
-            step = f"the value from {self.source}"
+            done = True
             return None if value is None else to_text(value)
         except ValueProblem as problem:
+            step = self._step(transform, done)
             raise self._problem(key, employee, f"{step} {problem}") from None
         except Exception as exc:  # user code and odd data: isolate the employee, keep the cause
             _log.debug("mapping %r for employee %s failed", key, employee.id, exc_info=True)
             raise self._problem(
                 key,
                 employee,
-                f"{step} raised {type(exc).__name__}; check the source data or the code"
-                " (the original error is chained)",
+                f"{self._step(transform, done)} raised {type(exc).__name__}; check the source "
+                "data or the code (the original error is chained)",
             ) from exc
+
+    def _step(self, transform: Transform | None, done: bool) -> str:
+        if done:
+            return f"the value from {self.source}"
+        if transform is None:
+            return f"source {self.source}"
+        return f"transform {describe(transform)}"
 
     def _evaluate(self, key: str, employee: Employee) -> _Outcome:
         """Produce, apply the empty-value policy, check the target's constraints."""

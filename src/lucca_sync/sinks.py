@@ -136,3 +136,20 @@ class Sink(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections or files. The default does nothing."""
+
+    def load_sync_state(self) -> Mapping[str, object] | None:
+        """The document last given to :meth:`save_sync_state`, or ``None``.
+
+        Incremental plans (``plan(..., mode="auto")``) start from it. The default keeps
+        nothing, so every plan against such a sink reads the whole directory.
+        """
+        return None
+
+    def save_sync_state(self, state: Mapping[str, object]) -> None:  # noqa: B027 - optional hook
+        """Keep ``state`` for the next run, next to the target's own state.
+
+        ``state`` is a JSON-compatible document (Lucca ids, dates and counters only, no HR
+        data). :func:`lucca_sync.apply` calls this after a successful :meth:`commit` and only
+        when every action succeeded, so the state never gets ahead of the target. The default
+        does nothing.
+        """

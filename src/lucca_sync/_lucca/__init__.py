@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from lucca_sync._lucca._credentials import ApiKey
 from lucca_sync._lucca._directory import EmployeePager, LuccaDirectory
+from lucca_sync._lucca._oauth import ClientCredentials
 
-__all__ = ["ApiKey", "EmployeePager", "LuccaDirectory"]
+__all__ = ["ApiKey", "ClientCredentials", "EmployeePager", "LuccaDirectory"]

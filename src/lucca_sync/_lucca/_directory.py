@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, tzinfo
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +28,8 @@ from urllib3.util import Retry, Timeout
 from lucca_sync._employee import Employee
 from lucca_sync._lucca._credentials import ApiKey
 from lucca_sync._lucca._http import LuccaHttp, is_int
+from lucca_sync._lucca._lucca_api import API_VERSION, LuccaApiReader
+from lucca_sync._lucca._oauth import ClientCredentials
 from lucca_sync._lucca._v3 import USER_FIELDS, RowKey, V3Decoder, row_key
 from lucca_sync.exceptions import ConfigurationError, IncompleteReadError, ResponseDecodeError
 
@@ -48,7 +50,11 @@ REGIONS: Final = ("net", "ch")
 
 
 class LuccaDirectory:
-    """Reads employees from a Lucca tenant through the legacy v3 users API.
+    """Reads employees from a Lucca tenant, through the API its credential is for.
+
+    An :class:`ApiKey` reads the legacy v3 users API (``/api/v3/users``); a
+    :class:`ClientCredentials` reads the Lucca API (``/lucca-api``, ``Api-Version:
+    2024-11-01``, see ``docs/howto/lucca-api.md``). Both give the same :class:`Employee` values.
 
     Every request is paced (``requests_per_minute`` in any sliding 60 s window), retried on
     429/408/5xx and connection errors as the ``retries`` policy allows, and logged on the
@@ -57,11 +63,12 @@ class LuccaDirectory:
     Args:
         base_url: The tenant, e.g. ``https://acme.ilucca.net``; ``https`` is required except
             for loopback hosts.
-        credential: The API key.
+        credential: The API key (legacy API), or OAuth client credentials (Lucca API).
         timeout: Seconds to connect and to read each answer, or a urllib3 ``Timeout``.
         retries: Retries per request (default policy: exponential back-off with jitter,
             ``Retry-After`` honoured up to 120 s), or a urllib3 ``Retry`` used as the policy.
-        page_size: Users per request, 1..1000 (pages overlap by one row, so 1 acts as 2).
+        page_size: Users per request, 1..1000 (pages overlap by one row, so 1 acts as 2); the
+            Lucca API serves at most 100 per page, so larger values mean 100 there.
         requests_per_minute: Client-side pacing; Lucca's budget is 50 per tenant, shared by
             every integration of the tenant.
         pool_manager: The urllib3 pool to send through (proxies, custom TLS); a new
@@ -70,6 +77,9 @@ class LuccaDirectory:
         sleep: How to wait (tests inject a fake that advances their clock).
         time_zone: The tenant's time zone (an IANA name or a ``tzinfo``): decides "today" for
             former/upcoming employees and converts date-times that carry an offset.
+        custom_fields: Lucca API only: the custom-field codes read into ``extended_data``
+            (``None``, the default: all of them, like the legacy API; ``()``: none, which also
+            spares the ``employee-extensions.readonly`` scope).
 
     Raises:
         ConfigurationError: Any argument is invalid; every problem is listed.
@@ -78,7 +88,7 @@ class LuccaDirectory:
     def __init__(
         self,
         base_url: str,
-        credential: ApiKey,
+        credential: ApiKey | ClientCredentials,
         *,
         timeout: float | Timeout = 10.0,
         retries: int | Retry = 5,
@@ -88,6 +98,7 @@ class LuccaDirectory:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
         time_zone: str | tzinfo = "Europe/Paris",
+        custom_fields: Iterable[str] | None = None,
     ) -> None:
         problems: list[str] = []
         if not is_int(page_size) or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -103,6 +114,11 @@ class LuccaDirectory:
                 pool_manager=pool_manager,
                 clock=clock,
                 sleep=sleep,
+                headers=(
+                    {"Api-Version": API_VERSION}
+                    if isinstance(credential, ClientCredentials)
+                    else None
+                ),
             )
         except ConfigurationError as exc:
             problems[:0] = exc.problems
@@ -111,12 +127,17 @@ class LuccaDirectory:
         self._page_size = page_size
         self._zone = zone
         self._decoder = V3Decoder(zone)
+        self._api = (
+            LuccaApiReader(self._http, zone, page_size=page_size, custom_fields=custom_fields)
+            if isinstance(credential, ClientCredentials)
+            else None
+        )
 
     @classmethod
     def from_subdomain(
         cls,
         subdomain: str,
-        credential: ApiKey,
+        credential: ApiKey | ClientCredentials,
         *,
         environment: str = "ilucca",
         region: str = "net",
@@ -164,6 +185,21 @@ class LuccaDirectory:
         """HTTP requests sent by this directory so far, retries included."""
         return self._http.requests_made
 
+    @property
+    def deprecations(self) -> list[str]:
+        """``Deprecation``/``Sunset`` notices Lucca sent so far (each logged once as a WARNING)."""
+        return list(self._http.deprecations)
+
+    @property
+    def seconds_waited(self) -> float:
+        """Seconds this directory spent waiting: for the pacing window and before retries."""
+        return self._http.seconds_waited
+
+    @property
+    def requests_per_minute(self) -> int:
+        """The current pacing budget; halved after each 429 (the tenant's budget is shared)."""
+        return self._http.requests_per_minute
+
     def today(self) -> date:
         """Today's date in the tenant's time zone."""
         return datetime.now(self._zone).date()
@@ -175,6 +211,8 @@ class LuccaDirectory:
         modified_since: datetime | None = None,
         strict: bool = True,
         today: date | None = None,
+        ended_between: tuple[date, date] | None = None,
+        started_between: tuple[date, date] | None = None,
     ) -> EmployeePager:
         """The employees of the directory, read lazily page by page.
 
@@ -188,13 +226,26 @@ class LuccaDirectory:
                 ``False``: it is left out and its error appended to ``pager.errors``.
             today: The date that separates former from active employees; today in the
                 tenant's time zone if ``None``.
+            ended_between: Only employees whose contract ended in this inclusive range of
+                dates (former employees included whatever ``include_former`` says).
+            started_between: Only employees whose contract started in this inclusive range.
 
         Returns:
             An :class:`EmployeePager`.
 
         Raises:
-            ConfigurationError: ``modified_since`` or ``today`` has the wrong type.
+            ConfigurationError: ``modified_since`` or ``today`` has the wrong type; or, with
+                the Lucca API, ``modified_since``/``ended_between``/``started_between`` is
+                given (that API has no such filters: read everything instead).
         """
+        if self._api is not None and (
+            modified_since is not None or ended_between is not None or started_between is not None
+        ):
+            raise ConfigurationError(
+                "modified_since, ended_between and started_between are not supported with "
+                "ClientCredentials: the Lucca API 2024-11-01 has no filter on modification "
+                "or contract dates; read the whole directory instead"
+            )
         if modified_since is not None and not isinstance(cast(object, modified_since), datetime):
             raise ConfigurationError(
                 f"modified_since: expected a datetime, got {type(modified_since).__name__}"
@@ -203,13 +254,57 @@ class LuccaDirectory:
             not isinstance(cast(object, today), date) or isinstance(today, datetime)
         ):
             raise ConfigurationError(f"today: expected a date, got {type(today).__name__}")
+        filters: list[tuple[str, str]] = []
+        for name, bounds in (
+            ("dtContractEnd", ended_between),
+            ("dtContractStart", started_between),
+        ):
+            if bounds is not None:
+                low, high = bounds
+                filters.append((name, f"between,{low.isoformat()},{high.isoformat()}"))
         return EmployeePager(
             self,
-            include_former=bool(include_former),
+            include_former=bool(include_former) or ended_between is not None,
             modified_since=self._naive(modified_since) if modified_since else None,
             strict=bool(strict),
             today=today,
+            filters=tuple(filters),
         )
+
+    def count_employees(self, *, today: date | None = None) -> int:
+        """How many current and upcoming employees the key can see, in one cheap request.
+
+        Counts what ``list_employees()`` would return (contract not ended before ``today``),
+        with Lucca's ``fields=collection.count``: no user is transferred.
+
+        Raises:
+            ConfigurationError: The directory reads the Lucca API (``ClientCredentials``),
+                which has no incremental reads to pair this count with.
+            ResponseDecodeError: The answer holds no integer ``count``.
+            APIError: The request failed (see :class:`LuccaDirectory`).
+        """
+        if self._api is not None:
+            raise ConfigurationError(
+                "count_employees() and incremental reads need an ApiKey: the Lucca API "
+                "2024-11-01 has no filter on modification dates; use full reads"
+            )
+        day = today or self.today()
+        query = [
+            ("fields", "collection.count"),
+            ("formerEmployees", "true"),
+            ("dtContractEnd", f"since,{day.isoformat()},null"),
+        ]
+        reply = self._http.get_json(_USERS_PATH, query)
+        body = reply.body
+        data = body.get("data", body) if isinstance(body, dict) else None
+        count = data.get("count") if isinstance(data, dict) else None
+        if not is_int(count):
+            raise ResponseDecodeError(
+                f"{reply.url} did not return an integer data.count for fields=collection.count",
+                url=reply.url,
+                path="data.count",
+            )
+        return cast(int, count)
 
     def get_employee(self, employee_id: int) -> Employee:
         """One employee by id (former employees included).
@@ -221,6 +316,8 @@ class LuccaDirectory:
         """
         if not is_int(employee_id) or employee_id < 1:
             raise ConfigurationError(f"employee_id: expected a positive int, got {employee_id!r}")
+        if self._api is not None:
+            return self._api.get_employee(employee_id)[0]
         reply = self._http.get_json(f"{_USERS_PATH}/{employee_id}", [("fields", USER_FIELDS)])
         return self._decoder.single(reply.body, url=reply.url)
 
@@ -256,8 +353,10 @@ class EmployeePager:
         modified_since: datetime | None,
         strict: bool,
         today: date | None,
+        filters: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._directory = directory
+        self._filters = filters
         self._include_former = include_former
         self._modified_since = modified_since
         self._strict = strict
@@ -287,8 +386,18 @@ class EmployeePager:
         self.restarts = 0
         return self._read()
 
+    @property
+    def deprecations(self) -> list[str]:
+        """``Deprecation``/``Sunset`` notices Lucca sent to the directory so far."""
+        return self._directory.deprecations
+
     def _read(self) -> Iterator[list[Employee]]:
         today = self._today or self._directory.today()
+        if self._directory._api is not None:
+            yield from self._directory._api.read(
+                self, include_former=self._include_former, strict=self._strict, today=today
+            )
+            return
         seen: set[RowKey] = set()
         count = 0
         for attempt in range(MAX_RESTARTS + 1):
@@ -391,6 +500,7 @@ class EmployeePager:
         query = [("fields", USER_FIELDS), ("formerEmployees", "true")]
         if not self._include_former:
             query.append(("dtContractEnd", f"since,{today.isoformat()},null"))
+        query += self._filters
         if self._modified_since is not None:
             stamp = self._modified_since.isoformat(timespec="seconds")
             query.append(("modifiedAt", f"since,{stamp}"))

@@ -12,9 +12,9 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final, cast
+from typing import Final, Protocol, cast, runtime_checkable
 from urllib.parse import unquote, urlencode, urlsplit
 
 import attrs
@@ -39,12 +39,14 @@ from lucca_sync.exceptions import (
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "BearerCredential",
     "LuccaHttp",
     "Reply",
     "check_base_url",
     "default_retry",
     "error_for_status",
     "is_int",
+    "is_loopback",
 ]
 
 logger = logging.getLogger("lucca_sync.http")
@@ -119,7 +121,7 @@ def check_base_url(base_url: object) -> str:
             "base_url: expected an absolute URL such as https://acme.ilucca.net, "
             f"got scheme {parts.scheme!r} and host {host!r}"
         )
-    elif parts.scheme == "http" and not _is_loopback(host):
+    elif parts.scheme == "http" and not is_loopback(host):
         problems.append(
             f"base_url: plain http is only allowed to a loopback host, not {host!r}; "
             "use https:// (the API key would travel in clear text)"
@@ -133,13 +135,27 @@ def check_base_url(base_url: object) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``True`` for ``localhost`` and loopback IP addresses (where plain http is allowed)."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@runtime_checkable
+class BearerCredential(Protocol):
+    """A credential sent as ``Authorization: Bearer <token>`` (see ``ClientCredentials``)."""
+
+    def bearer_token(self, pool: urllib3.PoolManager, timeout: Timeout) -> str:
+        """A valid access token, fetched through ``pool`` when none is cached."""
+        ...
+
+    def token_rejected(self, token: str) -> None:
+        """Forget ``token``: Lucca answered 401 with it."""
+        ...
 
 
 @attrs.frozen
@@ -164,13 +180,19 @@ class LuccaHttp:
 
     Args:
         base_url: Tenant URL; see :func:`check_base_url`.
-        credential: The API key.
+        credential: The API key, or a :class:`BearerCredential` (OAuth2 client credentials:
+            its token is renewed once, and the request retried once, when Lucca answers 401).
         timeout: Seconds for connecting and for reading, or a urllib3 ``Timeout``.
         retries: Retries per request, or a urllib3 ``Retry`` used as the policy.
         requests_per_minute: Pacing budget (see :class:`~lucca_sync._lucca._pacing.Pacer`).
         pool_manager: The urllib3 pool to send through (a new ``PoolManager`` if ``None``).
         clock: Monotonic seconds; ``time.monotonic`` if ``None``.
         sleep: Waits; ``time.sleep`` if ``None``.
+        headers: Extra headers sent with every request (``Api-Version`` for the Lucca API).
+
+    Attributes:
+        deprecations: ``Deprecation``/``Sunset`` notices seen in answers, once each (each is
+            also logged as a WARNING on ``lucca_sync.http``).
 
     Raises:
         ConfigurationError: Any argument is invalid (all problems are listed).
@@ -179,7 +201,7 @@ class LuccaHttp:
     def __init__(
         self,
         base_url: str,
-        credential: ApiKey,
+        credential: ApiKey | BearerCredential,
         *,
         timeout: float | Timeout = 10.0,
         retries: int | Retry = 5,
@@ -187,15 +209,17 @@ class LuccaHttp:
         pool_manager: urllib3.PoolManager | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         problems: list[str] = []
         try:
             self.base_url = check_base_url(base_url)
         except ConfigurationError as exc:
             problems.extend(exc.problems)
-        if not isinstance(cast(object, credential), ApiKey):
+        if not isinstance(cast(object, credential), ApiKey | BearerCredential):
             problems.append(
-                f"credential: expected lucca_sync.ApiKey, not {type(credential).__name__}"
+                "credential: expected lucca_sync.ApiKey or lucca_sync.ClientCredentials, not "
+                f"{type(credential).__name__}"
             )
         self._timeout = _check_timeout(timeout, problems)
         self._retry = _check_retries(retries, problems)
@@ -211,11 +235,15 @@ class LuccaHttp:
         self._sleep = sleep if sleep is not None else time.sleep
         self._pacer = Pacer(requests_per_minute, clock=self._clock, sleep=self._sleep)
         self._headers = {
-            "Authorization": credential.authorization_header(),
             "Accept": "application/json",
             "User-Agent": _user_agent(),
+            **(headers or {}),
         }
+        if isinstance(credential, ApiKey):
+            self._headers["Authorization"] = credential.authorization_header()
         self.requests_made = 0
+        self.retry_waited = 0.0
+        self.deprecations: list[str] = []
 
     def __repr__(self) -> str:
         return f"LuccaHttp({self.base_url!r})"
@@ -241,7 +269,9 @@ class LuccaHttp:
         attempts = 0
         timed_out = False
         started = self._clock()
+        refreshed = False
         while True:
+            headers, secret = self._authorized_headers()
             self._pacer.acquire()
             attempts += 1
             self.requests_made += 1
@@ -250,7 +280,7 @@ class LuccaHttp:
                 response = self._pool.request(
                     "GET",
                     full_url,
-                    headers=self._headers,
+                    headers=headers,
                     timeout=self._timeout,
                     retries=False,
                     redirect=False,
@@ -274,6 +304,14 @@ class LuccaHttp:
                 continue
             status = response.status
             logger.info("GET %s -> %d in %d ms", shown, status, _ms(self._clock() - sent))
+            self._note_deprecation(path, response.headers)
+            if status == 401 and not refreshed and not isinstance(self._credential, ApiKey):
+                # An access token can expire (or be revoked) before its announced end: renew
+                # it once and send the request again, which no retry policy would do for 401.
+                refreshed = True
+                self._credential.token_rejected(secret)
+                logger.info("GET %s: access token refused, requesting a new one", shown)
+                continue
             if 200 <= status < 300:
                 return Reply(
                     body=self._decode(response.data, url),
@@ -284,16 +322,42 @@ class LuccaHttp:
             timed_out = timed_out or status == 408
             status_error = error_for_status(
                 status, url=url, path=path, body=response.data, attempts=attempts,
-                secret=self._credential.value,
+                secret=secret, oauth=not isinstance(self._credential, ApiKey),
             )  # fmt: skip
             has_retry_after = response.headers.get("Retry-After") is not None
             if not retry.is_retry("GET", status, has_retry_after):
                 raise status_error
+            if status == 429:
+                self._pacer.slow_down()
             try:
                 retry = retry.increment(method="GET", url=path, response=response)
             except (MaxRetryError, HTTPError):
                 raise status_error from None
             self._wait(_retry_wait(retry, response), started, status_error, shown)
+
+    def _authorized_headers(self) -> tuple[dict[str, str], str]:
+        """The headers of one attempt, and the secret they carry (kept out of messages)."""
+        credential = self._credential
+        if isinstance(credential, ApiKey):
+            return self._headers, credential.value
+        token = credential.bearer_token(self._pool, self._timeout)
+        return {**self._headers, "Authorization": f"Bearer {token}"}, token
+
+    def _note_deprecation(self, path: str, headers: Mapping[str, str]) -> None:
+        deprecation, sunset = headers.get("Deprecation"), headers.get("Sunset")
+        if not deprecation and not sunset:
+            return
+        # One notice per API (the header is about the Api-Version), not per resource.
+        resource = "/lucca-api" if path.startswith("/lucca-api/") else "/".join(path.split("/")[:3])
+        parts = [f"Deprecation: {deprecation}" if deprecation else "",
+                 f"Sunset: {sunset}" if sunset else ""]  # fmt: skip
+        notice = (
+            f"Lucca announced that {resource} is deprecated ({'; '.join(p for p in parts if p)});"
+            " plan the move to a newer API version before the sunset date"
+        )
+        if notice not in self.deprecations:
+            self.deprecations.append(notice)
+            logger.warning("%s", notice)
 
     def _wait(self, delay: float, started: float, failure: Exception, shown: str) -> None:
         if self._clock() - started + delay > RETRY_BUDGET_SECONDS:
@@ -301,6 +365,17 @@ class LuccaHttp:
         logger.warning("GET %s: retrying in %.1f s", shown, delay)
         if delay > 0:
             self._sleep(delay)
+            self.retry_waited += delay
+
+    @property
+    def seconds_waited(self) -> float:
+        """Seconds spent waiting so far: for the pacing window, and before retries."""
+        return self._pacer.waited + self.retry_waited
+
+    @property
+    def requests_per_minute(self) -> int:
+        """The current pacing budget: lowered (halved) after each 429 from Lucca."""
+        return self._pacer.limit
 
     @staticmethod
     def _decode(data: bytes, url: str) -> object:
@@ -380,6 +455,15 @@ _STATUS_ERRORS: Final[dict[int, tuple[type[APIStatusError], str]]] = {
 }
 
 
+_OAUTH_ADVICE: Final = {
+    401: "Lucca refused the access token; check the OAuth client (it may have been revoked)",
+    403: (
+        "the OAuth client lacks the scope (or the business-establishment access) this read "
+        "needs; grant it at https://<tenant>/identity/admin/integration-keys"
+    ),
+}
+
+
 def error_for_status(
     status: int,
     *,
@@ -388,6 +472,7 @@ def error_for_status(
     body: bytes,
     attempts: int = 1,
     secret: str = "",
+    oauth: bool = False,
 ) -> APIStatusError:
     """Build the exception for a non-2xx answer: the one place mapping statuses to errors.
 
@@ -397,11 +482,13 @@ def error_for_status(
         path: The path, for the message.
         body: The error body; Lucca's own message is extracted from it when there is one.
         attempts: Requests sent so far for this call (mentioned when retries happened).
-        secret: A value that must never appear in the message (the API key).
+        secret: A value that must never appear in the message (the API key or token).
+        oauth: The request carried an OAuth access token (the advice for 401 and 403 differs).
     """
     lucca_message = _lucca_message(body, secret)
     if status in _STATUS_ERRORS:
         cls, advice = _STATUS_ERRORS[status]
+        advice = _OAUTH_ADVICE.get(status, advice) if oauth else advice
     elif status >= 500 or status == 408:
         cls, advice = ServerError, "Lucca failed to answer; check Lucca's status page and retry"
     else:
@@ -412,8 +499,20 @@ def error_for_status(
     return cls(message, status=status, url=url, lucca_message=lucca_message)
 
 
+def _with_problem_errors(message: str | None, errors: object) -> str | None:
+    """A problem+json message followed by its ``errors`` (``{name: [messages]}``)."""
+    if not isinstance(errors, dict) or not errors:
+        return message
+    details = "; ".join(
+        f"{name}: {' '.join(str(m) for m in (found if isinstance(found, list) else [found]))}"
+        for name, found in errors.items()
+    )
+    return f"{message} ({details})" if message else details
+
+
 def _lucca_message(body: bytes, secret: str) -> str | None:
-    """Lucca's explanation: problem+json ``detail``/``title``, then ``Message``, then text."""
+    """Lucca's explanation: problem+json ``detail``/``title`` (with its ``errors``), then
+    ``Message``, then text."""
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
         return None
@@ -429,6 +528,7 @@ def _lucca_message(body: bytes, secret: str) -> str | None:
                 if isinstance(value, str) and value.strip():
                     message = value.strip()
                     break
+            message = _with_problem_errors(message, document.get("errors"))
         elif isinstance(document, str):
             message = document
     if message is None:

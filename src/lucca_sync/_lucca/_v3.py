@@ -189,6 +189,11 @@ class V3Decoder:
         try:
             if not isinstance(item, dict):
                 raise _WireError(f"expected a user object, got {_json_type(item)}")
+            unencodable = _lone_surrogate(item)
+            if unencodable is not None:
+                # JSON may escape half a UTF-16 pair ("\ud800"); such text cannot be written
+                # as UTF-8 (plan digest, JSON, CSV), so it is refused here, with its path.
+                raise _WireError("text that is not valid Unicode (a lone surrogate)", unencodable)
             return self._converter.structure(_normalise(item), Employee)
         except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
             relative, reason = _explain(exc)
@@ -202,6 +207,34 @@ class V3Decoder:
                 path=where,
                 employee_id=employee_id,
             ) from None
+
+
+def _lone_surrogate(value: object, path: str = "") -> str | None:
+    """The path of the first key or string in ``value`` that UTF-8 cannot encode, if any."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and not _encodable(key):
+                return path or "(a key)"
+            found = _lone_surrogate(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def readable_id(item: object) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import attrs
 
+from lucca_sync.elevo._atomic import write_atomic
 from lucca_sync.elevo._csv import KEY, MANAGER, FileRow, accepts_field, check_record, render
 from lucca_sync.elevo._csv import read_export as _read_export
 from lucca_sync.elevo._delivery import Delivery, DirectoryDelivery, SftpDelivery, require_paramiko
@@ -21,6 +23,8 @@ __all__ = ["ElevoSink"]
 
 _log = logging.getLogger("lucca_sync.elevo")
 _UNIQUE = ("email", "username")
+#: The incremental-sync state (see :meth:`ElevoSink.save_sync_state`), beside the snapshot.
+SYNC_STATE_NAME = "elevo-sync-state.json"
 
 StrPath = str | os.PathLike[str]
 
@@ -95,6 +99,8 @@ class ElevoSink(Sink):
         self._store = StateStore(state_path)
         self._adopt_from = None if adopt_from is None else Path(adopt_from)
         self._published: dict[str, Entry] | None = None
+        # The digest of the published snapshot: ties the sync state to the snapshot it follows.
+        self._published_sha256: str | None = None
         self._working: dict[str, Entry] | None = None
         # Deliver at the next commit even if nothing changed (unconfirmed previous delivery).
         self._force = False
@@ -186,6 +192,7 @@ class ElevoSink(Sink):
             snapshot = self._store.load()
             if snapshot is not None:
                 self._published = dict(snapshot.users)
+                self._published_sha256 = snapshot.sha256
             elif self._adopt_from is not None:
                 self._published = _seed(self._adopt_from)
             else:
@@ -309,6 +316,52 @@ class ElevoSink(Sink):
         if entry.managed:
             self._batch()[key] = attrs.evolve(entry, excluded=True)
 
+    def load_sync_state(self) -> Mapping[str, object] | None:
+        """The incremental-sync state saved with the current published snapshot, if any.
+
+        The state is kept in ``elevo-sync-state.json`` in the state folder, tagged with the
+        digest of the snapshot it was saved with: after a restored or recovered snapshot the
+        tags differ, the state is ignored and the next plan reads the whole directory.
+
+        Raises:
+            SinkError: The state folder cannot be read.
+        """
+        self._load()
+        path = self._store.folder / SYNC_STATE_NAME
+        try:
+            document = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SinkError(f"cannot read the sync state {path}: {exc.strerror}") from exc
+        except ValueError:
+            _log.warning("the sync state %s is not JSON; the next plan reads everyone", path)
+            return None
+        if not isinstance(document, dict) or not isinstance(document.get("state"), dict):
+            return None
+        if document.get("snapshot_sha256") != self._published_sha256:
+            _log.info("the sync state does not follow the published snapshot; ignored")
+            return None
+        state: dict[str, object] = document["state"]
+        return state
+
+    def save_sync_state(self, state: Mapping[str, object]) -> None:
+        """Save ``state`` beside the published snapshot (atomically; nothing is delivered).
+
+        Raises:
+            SinkError: The state folder is not writable.
+        """
+        self._load()
+        document = {"snapshot_sha256": self._published_sha256, "state": dict(state)}
+        data = (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            self._store.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._store.folder / SYNC_STATE_NAME, data, mode=0o600)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write the sync state in {self._store.folder} ({exc.strerror})"
+            ) from exc
+
     def seed_from_export(self, path: StrPath) -> int:
         """Seed a sink that has never published with an export of Elevo's directory.
 
@@ -425,6 +478,7 @@ class ElevoSink(Sink):
                 exc.strerror,
             )
         self._published = dict(snapshot.users)
+        self._published_sha256 = snapshot.sha256
         self._working = None
         self._force = False
         self._log_refusals(refusals.reasons)

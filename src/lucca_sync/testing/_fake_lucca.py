@@ -150,6 +150,9 @@ class _Route:
     pattern: re.Pattern[str]
     handler: Callable[[RecordedRequest, re.Match[str]], _Response]
     description: str
+    # Replaces the API-key check: gets the raw Authorization header and body; a response
+    # returned answers the request instead of the handler (the Lucca API's own auth).
+    guard: Callable[[RecordedRequest, str | None, bytes], _Response | None] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,8 +194,13 @@ class FakeLucca:
             sliding window get 429 with ``Retry-After``.
         before_response: called with each request (``status=None``) before its response is
             computed — e.g. to change the directory between two pages.
-        clock: monotonic clock in seconds for the rate limit (inject one to test without
-            sleeping).
+        clock: monotonic clock in seconds for the rate limit and the Lucca API's token expiry
+            (inject one to test without sleeping).
+        client_id: the Lucca API's OAuth client id (``/lucca-api``, configured through
+            ``fake.lucca_api``: scopes, embedding, deprecation headers, token expiry);
+            random when ``None``. The same users are served through both APIs.
+        client_secret: its secret; random when ``None``.
+        token_lifetime: seconds an access token from :attr:`token_url` stays valid.
     """
 
     def __init__(
@@ -210,6 +218,9 @@ class FakeLucca:
         rate_limit: tuple[int, float] | None = None,
         before_response: Callable[[RecordedRequest], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_lifetime: float = 1800.0,
     ) -> None:
         if envelope not in {"full", "data", "items"}:
             raise ValueError(f"envelope must be 'full', 'data' or 'items', not {envelope!r}")
@@ -247,6 +258,14 @@ class FakeLucca:
         self._add_route(
             "GET", r"/api/v3/users/(?P<id>-?\d+)", self._get_user, "GET /api/v3/users/{id}"
         )
+        # Imported here: the Lucca API routes build on this module's responses and routes.
+        from lucca_sync.testing._fake_lucca_api import LuccaApiRoutes
+
+        self.lucca_api = LuccaApiRoutes(
+            self, client_id=client_id, client_secret=client_secret, token_lifetime=token_lifetime
+        )
+        self.client_id: str = self.lucca_api.client_id
+        self.client_secret: str = self.lucca_api.client_secret
         for user in users:
             self.add_user(user)
 
@@ -331,6 +350,11 @@ class FakeLucca:
         if server is None:
             raise RuntimeError("FakeLucca is not started; use it in a with block or call start()")
         return f"http://127.0.0.1:{server.server_address[1]}"
+
+    @property
+    def token_url(self) -> str:
+        """The Lucca API's OAuth token endpoint on this fake (``{url}/connect/token``)."""
+        return f"{self.url}/connect/token"
 
     # -- users -----------------------------------------------------------------------------
 
@@ -488,14 +512,19 @@ class FakeLucca:
         pattern: str,
         handler: Callable[[RecordedRequest, re.Match[str]], _Response],
         description: str,
+        guard: Callable[[RecordedRequest, str | None, bytes], _Response | None] | None = None,
     ) -> None:
-        self._routes.append(_Route(method, re.compile(pattern + r"/?"), handler, description))
+        self._routes.append(
+            _Route(method, re.compile(pattern + r"/?"), handler, description, guard)
+        )
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
 
-    def _respond(self, request: RecordedRequest, authorization: str | None) -> _Response:
+    def _respond(
+        self, request: RecordedRequest, authorization: str | None, body: bytes = b""
+    ) -> _Response:
         if self.before_response is not None:
             self.before_response(request)
         limited = self._rate_limited()
@@ -513,7 +542,7 @@ class FakeLucca:
             return _Response(status=fault.status, body=fault.body or b"", headers=headers)
         if fault is not None and fault.kind == "reset":
             return _Response(status=0, mode="reset")
-        response = self._route(request, authorization)
+        response = self._route(request, authorization, body)
         if fault is not None and fault.kind == "truncate":
             return attrs.evolve(response, mode="truncate")
         if fault is not None and fault.kind == "invalid_json":
@@ -541,7 +570,9 @@ class FakeLucca:
             {"Retry-After": str(wait)},
         )
 
-    def _route(self, request: RecordedRequest, authorization: str | None) -> _Response:
+    def _route(
+        self, request: RecordedRequest, authorization: str | None, body: bytes = b""
+    ) -> _Response:
         path_matched = False
         for route in self._routes:
             match = route.pattern.fullmatch(request.path)
@@ -549,7 +580,10 @@ class FakeLucca:
                 continue
             path_matched = True
             if route.method == request.method:
-                if not self._authorized(authorization):
+                denied = route.guard(request, authorization, body) if route.guard else None
+                if denied is not None:
+                    return denied
+                if route.guard is None and not self._authorized(authorization):
                     return _error(401, "Unauthorized: missing or invalid API key")
                 try:
                     return route.handler(request, match)
@@ -733,8 +767,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""  # never recorded: it may hold secrets
         split = urlsplit(self.path)
         request = RecordedRequest(
             method=self.command,
@@ -743,7 +776,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name: _redact(name, value) for name, value in self.headers.items()},
         )
         try:
-            response = fake._respond(request, self.headers.get("Authorization"))
+            response = fake._respond(request, self.headers.get("Authorization"), body)
         except Exception as exc:
             with fake._lock:
                 fake.errors.append(exc)

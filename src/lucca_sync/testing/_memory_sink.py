@@ -54,6 +54,7 @@ class MemorySink(Sink):
     Attributes:
         users_by_key: The current users, by key.
         log: Every call received, in order (:class:`Operation`).
+        sync_state: The document last saved by :meth:`save_sync_state` (``None`` at first).
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class MemorySink(Sink):
         self._refusals: dict[str, str] = {}
         self._commit_failure: SinkError | None = None
         self._snapshot: dict[str, TargetUser] | None = None
+        self.sync_state: Mapping[str, object] | None = None
 
     def __repr__(self) -> str:
         return f"MemorySink(users={len(self.users_by_key)})"
@@ -218,6 +220,14 @@ class MemorySink(Sink):
         if self._snapshot is not None:
             self.users_by_key = self._snapshot
             self._snapshot = None
+
+    def load_sync_state(self) -> Mapping[str, object] | None:
+        """The document last saved (kept in :attr:`sync_state`)."""
+        return self.sync_state
+
+    def save_sync_state(self, state: Mapping[str, object]) -> None:
+        """Keep ``state`` in :attr:`sync_state` (not logged as an operation)."""
+        self.sync_state = dict(state)
 
     @property
     def operations(self) -> list[Operation]:

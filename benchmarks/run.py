@@ -1,0 +1,295 @@
+"""lucca_sync benchmark: requests, bytes, wall and CPU time, peak memory, against a floor.
+
+Run from the repository root::
+
+    python benchmarks/run.py                  # 1k, 10k and 100k employees (a few minutes)
+    python benchmarks/run.py --quick          # 1k and 10k
+    python benchmarks/run.py --write-docs     # also update the table in docs/performance.md
+
+FakeLucca serves a generated company from a separate process, so its CPU time is not counted;
+each scenario runs in a fresh interpreter, so its peak RSS is its own. Pacing is disabled for
+the measurements (``requests_per_minute`` very high); what Lucca's 50 requests per minute would
+add to the wall time is computed from the request count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import urllib3
+
+from lucca_sync import ApiKey, LuccaDirectory, apply, plan
+from lucca_sync._lucca._v3 import USER_FIELDS
+from lucca_sync.elevo import ElevoSink
+from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_lucca_user
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "performance.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+KEY = "b" * 32
+TODAY = date(2025, 3, 10)
+#: Employees changed between the no-op run and the incremental run.
+CHANGED = 10
+Result = dict[str, Any]
+
+
+# -- the server process ------------------------------------------------------------------------
+
+
+def _serve(size: int, conn: Connection) -> None:
+    """FakeLucca in its own process; answers control messages until told to stop."""
+    with FakeLucca(generate_company(size, seed=0, today=TODAY), api_key=KEY, today=TODAY) as fake:
+        conn.send(fake.url)
+        while (message := conn.recv()) != "stop":
+            assert message == "change"
+            now = datetime.now(ZoneInfo("Europe/Paris")).replace(tzinfo=None)
+            active = [u for u in fake.users if u.get("dtContractEnd") is None]
+            for user in active[1 : CHANGED - 1]:
+                fake.update_user(int(str(user["id"])), jobTitle="Chef de projet")
+            fake.update_user(int(str(active[-1]["id"])), dtContractEnd="2025-03-01T00:00:00")
+            fake.add_user(make_lucca_user(dtContractStart=TODAY, manager=None, modifiedAt=now))
+            conn.send("changed")
+
+
+# -- measuring inside a scenario process -------------------------------------------------------
+
+
+class CountingPool(urllib3.PoolManager):
+    """A PoolManager that counts the bytes of the bodies it receives."""
+
+    received = 0
+
+    def urlopen(  # type: ignore[override]  # the same signature as urllib3's own override
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> Any:
+        response = super().urlopen(method, url, redirect=redirect, **kw)
+        CountingPool.received += len(response.data)
+        return response
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _directory(url: str) -> LuccaDirectory:
+    return LuccaDirectory(url, ApiKey(KEY), requests_per_minute=10**6, pool_manager=CountingPool())
+
+
+def _floor(url: str, state: Path) -> Result:
+    """The same pages, without overlap, with nothing but urllib3 and json.loads."""
+    pool = CountingPool()
+    headers = {"Authorization": f"lucca application={KEY}", "Accept": "application/json"}
+    offset, requests, employees = 0, 0, 0
+    while True:
+        query = {
+            "fields": USER_FIELDS,
+            "formerEmployees": "true",
+            "orderBy": "id,asc",
+            "paging": f"{offset},1000",
+        }
+        response = pool.request("GET", url + "/api/v3/users", fields=query, headers=headers)
+        requests += 1
+        items = json.loads(response.data)["data"]["items"]
+        employees += len(items)
+        if len(items) < 1000:
+            return {"requests": requests, "employees": employees}
+        offset += 1000
+
+
+def _full(url: str, state: Path) -> Result:
+    directory = _directory(url)
+    made = plan(directory, MemorySink(), today=TODAY)
+    return {"requests": directory.requests_made, "creates": len(made.creates)}
+
+
+def _prepare(url: str, state: Path) -> Result:
+    sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
+    report = apply(plan(_directory(url), sink, today=TODAY), sink)
+    return {"requests": 0, "ok": report.ok}
+
+
+def _noop(url: str, state: Path) -> Result:
+    directory = _directory(url)
+    delivered = state / "drop" / "users.csv"
+    delivered.unlink()
+    sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
+    made = plan(directory, sink, today=TODAY)
+    apply(made, sink)
+    return {"requests": directory.requests_made, "empty": made.is_empty,
+            "delivered": delivered.exists()}  # fmt: skip
+
+
+def _incremental(url: str, state: Path) -> Result:
+    directory = _directory(url)
+    sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
+    made = plan(directory, sink, today=TODAY, mode="incremental")
+    return {
+        "requests": directory.requests_made,
+        "mode": made.stats.mode,
+        "actions": sum(len(getattr(made, kind)) for kind in ("creates", "updates", "suspensions")),
+    }
+
+
+def _naive(url: str, state: Path) -> Result:
+    """A naive reader: list the ids, then GET each employee on its own."""
+    directory = _directory(url)
+    pool = CountingPool()
+    headers = {"Authorization": f"lucca application={KEY}", "Accept": "application/json"}
+    query = {"fields": "id", "formerEmployees": "true", "paging": "0,1000"}
+    response = pool.request("GET", url + "/api/v3/users", fields=query, headers=headers)
+    ids = [item["id"] for item in json.loads(response.data)["data"]["items"]]
+    employees = [directory.get_employee(employee_id) for employee_id in ids]
+    return {"requests": directory.requests_made + 1, "employees": len(employees)}
+
+
+SCENARIOS: dict[str, Callable[[str, Path], Result]] = {
+    "floor": _floor,
+    "full": _full,
+    "prepare": _prepare,
+    "noop": _noop,
+    "naive": _naive,
+    "incremental": _incremental,
+}
+
+
+def _measure(name: str, url: str, state: Path) -> Result:
+    baseline = _rss_kib()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = SCENARIOS[name](url, state)
+    result["wall"] = time.perf_counter() - wall
+    result["cpu"] = time.process_time() - cpu
+    result["bytes"] = CountingPool.received
+    result["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["baseline_kib"] = baseline
+    return result
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+def _scenario(name: str, url: str, state: Path) -> Result:
+    command = [sys.executable, __file__, "--scenario", name, "--url", url, "--state", str(state)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"scenario {name} failed:\n{done.stderr}")
+    result: Result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_size(size: int) -> list[Result]:
+    """Every scenario for one directory size, against one FakeLucca process."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=_serve, args=(size, child), daemon=True)
+    server.start()
+    url = parent.recv()
+    state = Path(tempfile.mkdtemp(prefix="lucca-sync-bench-"))
+    (state / "drop").mkdir()
+    rows: list[Result] = []
+    try:
+        names = ["floor", "full", "prepare", "noop"] + (["naive"] if size <= 1000 else [])
+        for name in names:
+            result = _scenario(name, url, state)
+            if name != "prepare":
+                rows.append({"scenario": name, "size": size, **result})
+        parent.send("change")
+        parent.recv()
+        rows.append(
+            {"scenario": "incremental", "size": size, **_scenario("incremental", url, state)}
+        )
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+        shutil.rmtree(state, ignore_errors=True)
+    floor = rows[0]
+    for row in rows:
+        row["cpu_ratio"] = row["cpu"] / floor["cpu"]
+        row["per_employee"] = max(0, row["peak_kib"] - row["baseline_kib"]) * 1024 / size
+        # Lucca's 50 requests per minute: the first 50 go at once, then one minute per 50.
+        row["paced_wall"] = row["wall"] + 60 * ((row["requests"] - 1) // 50)
+    return rows
+
+
+def table(rows: Sequence[Result]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| N | scenario | requests | KiB received | wall s | wall at 50/min | client CPU s "
+        "| CPU x floor | peak RSS MiB | bytes/employee |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(
+        f"| {row['size']:,} | {row['scenario']} | {row['requests']} | "
+        f"{row['bytes'] / 1024:,.0f} | {row['wall']:.2f} | {_duration(row['paced_wall'])} | "
+        f"{row['cpu']:.2f} | {row['cpu_ratio']:.2f} | {row['peak_kib'] / 1024:.0f} | "
+        f"{row['per_employee']:,.0f} |"
+        for row in rows
+    )
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def write_docs(text: str) -> None:
+    """Replace the table between the markers of docs/performance.md."""
+    page = DOCS.read_text(encoding="utf-8")
+    head, _, rest = page.partition(START)
+    _, _, tail = rest.partition(END)
+    DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated sizes")
+    parser.add_argument("--quick", action="store_true", help="1k and 10k only")
+    parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scenario:
+        print(json.dumps(_measure(args.scenario, args.url, Path(args.state))))
+        return 0
+    sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
+    rows: list[Result] = []
+    for size in sizes:
+        started = time.perf_counter()
+        rows.extend(run_size(size))
+        print(f"{size:,} employees: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    text = table(rows)
+    print(text)
+    full = [row for row in rows if row["scenario"] == "full"]
+    for row in full:
+        print(
+            f"N={row['size']:,}: plan() CPU = {row['cpu_ratio']:.2f} x floor; "
+            f"{row['per_employee']:,.0f} bytes per employee above baseline; "
+            f"{row['requests']} requests"
+        )
+    if args.write_docs:
+        write_docs(
+            f"Measured on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}.\n\n{text}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

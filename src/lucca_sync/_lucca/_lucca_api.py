@@ -1,0 +1,633 @@
+"""Reading the Lucca API (``/lucca-api``, ``Api-Version: 2024-11-01``) into :class:`Employee`.
+
+The new API spreads an employee over several resources. One read is, in requests:
+
+* ``GET /lucca-api/departments`` and ``GET /lucca-api/business-establishments`` (all pages):
+  the names of the ``Ref`` values;
+* ``GET /lucca-api/employee-extensions`` (all pages, or only the ``custom_fields`` codes): the
+  custom fields, ``extended_data`` (the skip flag lives there);
+* ``GET /lucca-api/employees?status=active,upcoming[,deactivated]&include=embedded,links``,
+  100 per page, following ``links.next.href``. ``include=embedded`` carries each employee's
+  applicable employment (contract dates) and applicable job position (job title, manager,
+  department, establishment) in the same answer; any the server did not embed are fetched
+  in bulk (``?id=a,b,…``, one request per page at most), never one request per employee.
+
+The pieces are joined client-side. Ids are strings in this API and integers in
+:class:`Employee`: a numeric string is converted; any other id makes that record a
+:class:`ResponseDecodeError` (left out with ``strict=False``). A read that fails part-way
+raises: it never looks like a shorter directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+from cattrs import Converter
+from cattrs.errors import BaseValidationError, ClassValidationError
+from cattrs.gen import make_dict_structure_fn, override
+
+from lucca_sync._employee import Employee, Ref
+from lucca_sync._lucca._http import LuccaHttp, Reply
+from lucca_sync._lucca._v3 import unwrap
+from lucca_sync.exceptions import PermissionDeniedError, ResponseDecodeError
+
+if TYPE_CHECKING:
+    from lucca_sync._lucca._directory import EmployeePager
+
+__all__ = ["API_VERSION", "MAX_LIMIT", "LuccaApiReader"]
+
+logger = logging.getLogger("lucca_sync.http")
+
+#: The version of the Lucca API this reader speaks (sent as ``Api-Version``).
+API_VERSION: Final = "2024-11-01"
+#: Largest page the 2024-11-01 collections serve.
+MAX_LIMIT: Final = 100
+EMPLOYEES: Final = "/lucca-api/employees"
+EMPLOYMENTS: Final = "/lucca-api/employments"
+JOB_POSITIONS: Final = "/lucca-api/job-positions"
+DEPARTMENTS: Final = "/lucca-api/departments"
+ESTABLISHMENTS: Final = "/lucca-api/business-establishments"
+#: Custom-field values. The 2024-11-01 file defines this resource and its scope
+#: (``employee-extensions.readonly``) but not the path's operation; the filters sent
+#: (``employee.id``, ``extensionDefinition.id``) follow the other collections and the answer
+#: is filtered again client-side, so a server ignoring them still gives the right result.
+EXTENSIONS: Final = "/lucca-api/employee-extensions"
+_MAX_DIGITS: Final = 18
+
+
+class _WireError(ValueError):
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(message)
+
+
+# -- wire types (only what Employee needs; unknown members are ignored) ------------------------
+
+
+@attrs.frozen
+class _Ref:
+    id: str
+
+
+@attrs.frozen
+class _Day:
+    date: date
+
+
+@attrs.frozen
+class _Employee:
+    id: str
+    given_name: str
+    family_name: str
+    email: str | None = None
+    employee_number: str | None = None
+    applicable_employment: _Ref | None = None
+    applicable_job_position: _Ref | None = None
+    last_updated_at: datetime | None = None
+
+
+@attrs.frozen
+class _Employment:
+    id: str
+    start: _Day
+    end: _Day | None = None
+    last_updated_at: datetime | None = None
+
+
+@attrs.frozen
+class _JobPosition:
+    id: str
+    department: _Ref
+    business_establishment: _Ref
+    job_title: str | None = None
+    manager: _Ref | None = None
+    last_updated_at: datetime | None = None
+
+
+@attrs.frozen
+class _Named:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class _Extension:
+    employee: _Ref
+    extension_definition: _Ref
+    value: Any = None  # shaped by the field's definition: kept as received
+
+
+_T = TypeVar("_T")
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _strict_str(value: object, _type: object) -> str:
+    if not isinstance(value, str):
+        raise _WireError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _converter(zone: tzinfo) -> Converter:
+    converter = Converter(detailed_validation=True, forbid_extra_keys=False)
+    converter.register_structure_hook(str, _strict_str)
+
+    def to_datetime(value: object, _type: object) -> datetime:
+        text = _strict_str(value, str)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise _WireError(f"expected an ISO date-time, got {len(text)} characters") from None
+        # UTC ("Z") in this API; handed out as naive tenant-local time like the v3 reader.
+        return parsed.astimezone(zone).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+    def to_date(value: object, _type: object) -> date:
+        text = _strict_str(value, str)
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise _WireError("expected a YYYY-MM-DD date") from None
+
+    converter.register_structure_hook(datetime, to_datetime)
+    converter.register_structure_hook(date, to_date)
+
+    def structure_fn(cls: type[Any]) -> Any:
+        renames: dict[str, Any] = {
+            field.name: override(rename=_camel(field.name)) for field in attrs.fields(cls)
+        }
+        return make_dict_structure_fn(cls, converter, **renames)
+
+    converter.register_structure_hook_factory(attrs.has, structure_fn)
+    return converter
+
+
+def numeric_id(value: str, path: str) -> int:
+    """An id of the Lucca API (a string) as the integer :class:`Employee` uses.
+
+    Raises:
+        _WireError: The id is not a string of ASCII digits.
+    """
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS):
+        shown = value if len(value) <= 40 else value[:39] + "…"
+        raise _WireError(f"expected a numeric id, got {shown!r}", path)
+    return int(value)
+
+
+def _explain(exc: BaseException) -> tuple[str, str]:
+    parts: list[str] = []
+    while isinstance(exc, BaseValidationError):
+        if isinstance(exc, ClassValidationError):
+            with_notes, others = exc.group_exceptions()
+            if with_notes:
+                exc, note = with_notes[0]
+                parts.append(_camel(note.name))
+                continue
+            exc = others[0]
+        else:
+            exc = exc.exceptions[0]
+    path = ".".join(parts)
+    if isinstance(exc, _WireError):
+        return ".".join(p for p in (path, exc.path) if p), str(exc)
+    if isinstance(exc, KeyError):
+        return path, "missing"
+    return path, f"unexpected value ({type(exc).__name__})"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+@attrs.frozen
+class _Page:
+    items: list[object]
+    embedded: Mapping[str, object]
+    next_href: str | None
+
+
+@attrs.define
+class _Lookups:
+    departments: dict[str, str]
+    establishments: dict[str, str]
+    extensions: dict[str, dict[str, object]]
+
+
+class LuccaApiReader:
+    """Reads and joins the Lucca API resources behind :class:`~lucca_sync.LuccaDirectory`.
+
+    Args:
+        http: The transport (Bearer token and ``Api-Version`` already configured).
+        zone: The tenant's time zone (UTC timestamps become naive local times).
+        page_size: Items per request, 1..100.
+        custom_fields: Custom-field codes to read into ``extended_data``; ``None`` reads them
+            all, an empty collection none (and needs no ``employee-extensions`` scope).
+    """
+
+    def __init__(
+        self,
+        http: LuccaHttp,
+        zone: tzinfo,
+        *,
+        page_size: int = MAX_LIMIT,
+        custom_fields: Iterable[str] | None = None,
+    ) -> None:
+        self._http = http
+        self._converter = _converter(zone)
+        self._limit = str(min(max(page_size, 1), MAX_LIMIT))
+        self._custom_fields = None if custom_fields is None else tuple(custom_fields)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def read(
+        self, pager: EmployeePager, *, include_former: bool, strict: bool, today: date
+    ) -> Iterator[list[Employee]]:
+        """Every employee, one list per page of ``/lucca-api/employees``.
+
+        Request counts go to ``pager.requests_made`` and left-out records (``strict=False``)
+        to ``pager.errors``.
+        """
+        counter = _Counter(pager)
+        lookups = self._lookups(counter, employee_id=None)
+        statuses = "active,upcoming,deactivated" if include_former else "active,upcoming"
+        query = [("status", statuses), ("include", "embedded,links"), ("limit", self._limit)]
+        seen: set[str] = set()
+        count = 0
+        for page, reply in self._pages(EMPLOYEES, query, counter, key="employees"):
+            employments, positions = self._applicable(page, reply, counter)
+            employees: list[Employee] = []
+            for index, item in enumerate(page.items):
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                if isinstance(raw_id, str):
+                    if raw_id in seen:
+                        continue  # a row that moved between two pages: already returned
+                    seen.add(raw_id)
+                try:
+                    employee = self._employee(
+                        item, employments, positions, lookups, url=reply.url, path=f"items[{index}]"
+                    )
+                except ResponseDecodeError as error:
+                    if strict:
+                        raise
+                    logger.warning("left out a malformed employee: %s", error)
+                    pager.errors.append(error)
+                    continue
+                if include_former or employee.status(today) != "former":
+                    employees.append(employee)
+            count += len(employees)
+            yield employees
+        logger.info(
+            "read %d employees from %s in %d requests (%d left out as malformed)",
+            count,
+            EMPLOYEES,
+            pager.requests_made,
+            len(pager.errors),
+        )
+
+    def get_employee(self, employee_id: int) -> tuple[Employee, int]:
+        """One employee by id, and the requests it took."""
+        counter = _Counter(None)
+        reply = counter.get(self._http, f"{EMPLOYEES}/{employee_id}", [("include", "embedded")])
+        body = reply.body
+        if not isinstance(body, dict):
+            raise _envelope_error(reply.url, "", "an employee object", body)
+        page = _Page(items=[body], embedded=_embedded(body, reply.url), next_href=None)
+        employments, positions = self._applicable(page, reply, counter)
+        lookups = self._lookups(counter, employee_id=str(employee_id), positions=positions)
+        employee = self._employee(body, employments, positions, lookups, url=reply.url, path="")
+        return employee, counter.requests
+
+    # -- building blocks -----------------------------------------------------------------------
+
+    def _pages(
+        self,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        counter: _Counter,
+        *,
+        key: str,
+    ) -> Iterator[tuple[_Page, Reply]]:
+        """Follow ``links.next.href`` from the first page to the last."""
+        visited: set[str] = set()
+        while True:
+            reply = counter.get(self._http, path, query)
+            page = _page(reply, key)
+            yield page, reply
+            if page.next_href is None:
+                return
+            if page.next_href in visited:
+                raise ResponseDecodeError(
+                    f"{reply.url} sent the same next page link twice; the cursor does not move, "
+                    "so a complete read cannot be guaranteed",
+                    url=reply.url,
+                    path="links.next.href",
+                )
+            visited.add(page.next_href)
+            path, query = self._follow(page.next_href, path, reply.url)
+
+    def _follow(self, href: str, path: str, url: str) -> tuple[str, list[tuple[str, str]]]:
+        # The access token goes wherever the link points: only the tenant itself is followed.
+        parts, base = urlsplit(href), urlsplit(self._http.base_url)
+        if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or parts.path != path:
+            raise ResponseDecodeError(
+                f"{url} pointed its next page to another host or path ({parts.netloc}"
+                f"{parts.path}); refusing to send the access token there",
+                url=url,
+                path="links.next.href",
+            )
+        return path, parse_qsl(parts.query, keep_blank_values=True)
+
+    def _collect(
+        self, path: str, query: list[tuple[str, str]], counter: _Counter, key: str
+    ) -> list[tuple[object, str, str]]:
+        """Every item of a collection, with the URL and JSON path it came from."""
+        found: list[tuple[object, str, str]] = []
+        for page, reply in self._pages(path, query, counter, key=key):
+            found.extend((item, reply.url, f"items[{i}]") for i, item in enumerate(page.items))
+        return found
+
+    def _lookups(
+        self,
+        counter: _Counter,
+        *,
+        employee_id: str | None,
+        positions: Mapping[str, object] | None = None,
+    ) -> _Lookups:
+        paging = [("include", "links"), ("limit", self._limit)]
+        if employee_id is None:
+            departments = self._names(DEPARTMENTS, paging, counter, "departments")
+            establishments = self._names(ESTABLISHMENTS, paging, counter, "business-establishments")
+        else:  # one employee: their department and establishment by id
+            departments, establishments = {}, {}
+            for item in (positions or {}).values():
+                for field, target, where in (
+                    ("department", departments, DEPARTMENTS),
+                    ("businessEstablishment", establishments, ESTABLISHMENTS),
+                ):
+                    ref = item.get(field) if isinstance(item, dict) else None
+                    if isinstance(ref, dict) and isinstance(ref.get("id"), str):
+                        reply = counter.get(self._http, f"{where}/{ref['id']}", [])
+                        named = self._structure(reply.body, _Named, reply.url, "")
+                        target[named.id] = named.name
+        return _Lookups(departments, establishments, self._extensions(counter, employee_id))
+
+    def _names(
+        self, path: str, query: list[tuple[str, str]], counter: _Counter, key: str
+    ) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for item, url, where in self._collect(path, query, counter, key):
+            named = self._structure(item, _Named, url, where)
+            names[named.id] = named.name
+        return names
+
+    def _extensions(
+        self, counter: _Counter, employee_id: str | None
+    ) -> dict[str, dict[str, object]]:
+        codes = self._custom_fields
+        if codes is not None and not codes:
+            return {}
+        query = [("include", "links"), ("limit", self._limit)]
+        if employee_id is not None:
+            query.append(("employee.id", employee_id))
+        if codes is not None:
+            query.append(("extensionDefinition.id", ",".join(codes)))
+        values: dict[str, dict[str, object]] = {}
+        for item, url, where in self._collect(EXTENSIONS, query, counter, "employee-extensions"):
+            extension = self._structure(item, _Extension, url, where)
+            code = extension.extension_definition.id
+            owner = extension.employee.id
+            value = unwrap(extension.value)
+            if value is None or (codes is not None and code not in codes):
+                continue
+            if employee_id is not None and owner != employee_id:
+                continue
+            fields = values.setdefault(owner, {})
+            if code in fields:  # a multi-valued field: one resource per value
+                before = fields[code]
+                fields[code] = [*(before if isinstance(before, list) else [before]), value]
+            else:
+                fields[code] = value
+        return values
+
+    def _applicable(
+        self, page: _Page, reply: Reply, counter: _Counter
+    ) -> tuple[dict[str, object], dict[str, object]]:
+        """The applicable employments and job positions of a page, embedded or fetched."""
+        employments = dict(_dictionary(page.embedded, "employment", reply.url))
+        positions = dict(_dictionary(page.embedded, "job-position", reply.url))
+        for field, found, path, key in (
+            ("applicableEmployment", employments, EMPLOYMENTS, "employments"),
+            ("applicableJobPosition", positions, JOB_POSITIONS, "job-positions"),
+        ):
+            missing = sorted(
+                {
+                    ref["id"]
+                    for item in page.items
+                    if isinstance(item, dict)
+                    and isinstance(ref := item.get(field), dict)
+                    and isinstance(ref.get("id"), str)
+                    and ref["id"] not in found
+                }
+            )
+            for start in range(0, len(missing), MAX_LIMIT):
+                ids = ",".join(missing[start : start + MAX_LIMIT])
+                query = [("id", ids), ("include", "links"), ("limit", str(MAX_LIMIT))]
+                for item, _url, _where in self._collect(path, query, counter, key):
+                    if isinstance(item, dict) and isinstance(item.get("id"), str):
+                        found[item["id"]] = item
+        return employments, positions
+
+    def _employee(
+        self,
+        item: object,
+        employments: Mapping[str, object],
+        positions: Mapping[str, object],
+        lookups: _Lookups,
+        *,
+        url: str,
+        path: str,
+    ) -> Employee:
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        try:
+            wire = self._converter.structure(item, _Employee)
+            employee_id = numeric_id(wire.id, "id")
+            stamps = [wire.last_updated_at]
+            start = end = None
+            if wire.applicable_employment is not None:
+                employment = self._part(
+                    employments, wire.applicable_employment.id, _Employment, "applicableEmployment"
+                )
+                start = employment.start.date
+                end = employment.end.date if employment.end is not None else None
+                stamps.append(employment.last_updated_at)
+            title = manager = department = establishment = None
+            if wire.applicable_job_position is not None:
+                position = self._part(
+                    positions,
+                    wire.applicable_job_position.id,
+                    _JobPosition,
+                    "applicableJobPosition",
+                )
+                title = position.job_title
+                if position.manager is not None:
+                    manager = numeric_id(position.manager.id, "applicableJobPosition.manager.id")
+                department = _named_ref(
+                    position.department.id, lookups.departments, "applicableJobPosition.department"
+                )
+                establishment = _named_ref(
+                    position.business_establishment.id,
+                    lookups.establishments,
+                    "applicableJobPosition.businessEstablishment",
+                )
+                stamps.append(position.last_updated_at)
+            known = [stamp for stamp in stamps if stamp is not None]
+            return Employee(
+                id=employee_id,
+                first_name=wire.given_name,
+                last_name=wire.family_name,
+                email=wire.email,
+                employee_number=wire.employee_number,
+                job_title=title,
+                manager_id=manager,
+                department=department,
+                legal_entity=establishment,
+                contract_start=start,
+                contract_end=end,
+                modified_at=max(known) if known else None,
+                extended_data=lookups.extensions.get(wire.id, {}),
+                raw=cast(dict[str, object], item),
+            )
+        except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
+            relative, reason = _explain(exc)
+            where = ".".join(part for part in (path, relative) if part)
+            who = f"employee {raw_id}" if isinstance(raw_id, str) else "an employee without an id"
+            raise ResponseDecodeError(
+                f"cannot read {who} from {urlsplit(url).path}: {where}: {reason}",
+                url=url,
+                path=where,
+                employee_id=_employee_id(raw_id),
+            ) from None
+
+    def _part(self, found: Mapping[str, object], ref_id: str, cls: type[_T], field: str) -> _T:
+        if ref_id not in found:
+            raise _WireError(f"the referenced resource {ref_id!r} was not returned", field)
+        try:
+            return self._converter.structure(found[ref_id], cls)
+        except Exception as exc:
+            relative, reason = _explain(exc)
+            raise _WireError(reason, ".".join(p for p in (field, relative) if p)) from None
+
+    def _structure(self, item: object, cls: type[_T], url: str, where: str) -> _T:
+        try:
+            return self._converter.structure(item, cls)
+        except Exception as exc:  # a lookup resource: the whole read cannot be trusted
+            relative, reason = _explain(exc)
+            path = ".".join(p for p in (where, relative) if p)
+            raise ResponseDecodeError(
+                f"cannot read {urlsplit(url).path}: {path}: {reason}", url=url, path=path
+            ) from None
+
+
+class _Counter:
+    """Counts requests (retries included) and names the scope a 403 is about."""
+
+    def __init__(self, pager: EmployeePager | None) -> None:
+        self._pager = pager
+        self.requests = 0
+
+    def get(self, http: LuccaHttp, path: str, query: Sequence[tuple[str, str]]) -> Reply:
+        before = http.requests_made
+        try:
+            return http.get_json(path, query)
+        except PermissionDeniedError as exc:
+            scope = path.split("/")[2] + ".readonly"
+            raise PermissionDeniedError(
+                f"{exc} The read needs the scope {scope!r}.",
+                status=exc.status,
+                url=exc.url,
+                lucca_message=exc.lucca_message,
+            ) from None
+        finally:
+            sent = http.requests_made - before
+            self.requests += sent
+            if self._pager is not None:
+                self._pager.requests_made += sent
+
+
+def _employee_id(raw_id: object) -> object:
+    if isinstance(raw_id, str) and raw_id.isascii() and raw_id.isdigit():
+        return int(raw_id)
+    return raw_id if isinstance(raw_id, str) else None
+
+
+def _named_ref(ref_id: str, names: Mapping[str, str], field: str) -> Ref:
+    number = numeric_id(ref_id, f"{field}.id")
+    if ref_id not in names:
+        raise _WireError(f"{ref_id!r} is not among the resources listed by the API", field)
+    return Ref(id=number, name=names[ref_id])
+
+
+def _page(reply: Reply, key: str) -> _Page:
+    body = reply.body
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise _envelope_error(reply.url, "items", f"a {key} collection", body)
+    items: list[object] = body["items"]
+    if len(items) > MAX_LIMIT:
+        raise ResponseDecodeError(
+            f"{reply.url} returned {len(items)} items for a page of at most {MAX_LIMIT}: the "
+            "server does not honour paging, so a complete read cannot be guaranteed",
+            url=reply.url,
+            path="items",
+        )
+    links = body.get("links")
+    if not isinstance(links, dict):
+        # Without links there is no way to know whether more pages exist.
+        raise _envelope_error(reply.url, "links", "the paging links (include=links)", links)
+    following = links.get("next")
+    if following is None:
+        return _Page(items, _embedded(body, reply.url), None)
+    href = following.get("href") if isinstance(following, dict) else None
+    if not isinstance(href, str) or not href:
+        raise _envelope_error(reply.url, "links.next.href", "a URL", href)
+    return _Page(items, _embedded(body, reply.url), href)
+
+
+def _embedded(body: Mapping[str, Any], url: str) -> Mapping[str, object]:
+    embedded = body.get("embedded")
+    if embedded is None:
+        return {}
+    if not isinstance(embedded, dict):
+        raise _envelope_error(url, "embedded", "an object", embedded)
+    return embedded
+
+
+def _dictionary(embedded: Mapping[str, object], name: str, url: str) -> Mapping[str, object]:
+    found = embedded.get(name)
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise _envelope_error(url, f"embedded.{name}", "an object keyed by id", found)
+    return found
+
+
+def _envelope_error(url: str, path: str, expected: str, found: object) -> ResponseDecodeError:
+    return ResponseDecodeError(
+        f"unexpected response shape from {url}: {path or 'body'}: expected {expected}, got "
+        f"{_json_type(found)}; is the URL a Lucca tenant?",
+        url=url,
+        path=path,
+    )

@@ -1,0 +1,97 @@
+"""What a sync remembers between runs to read only what changed: :class:`SyncState`.
+
+The state is a small JSON document kept by the sink (:meth:`lucca_sync.Sink.save_sync_state`)
+and saved only after a successful apply, so that it never gets ahead of what the target holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Final
+
+import attrs
+
+__all__ = ["SyncState"]
+
+logger = logging.getLogger("lucca_sync.plan")
+
+_FORMAT: Final = "lucca_sync.sync_state"
+_VERSION: Final = 1
+
+
+def _frozen_population(value: Mapping[int, int | None]) -> Mapping[int, int | None]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class SyncState:
+    """The memory of the last successful sync, for the next incremental one.
+
+    Args:
+        watermark: When the last run started reading Lucca (tenant-local, naive): the next
+            incremental read asks for employees modified since then (minus a safety margin).
+        today: The date the last run planned for.
+        runs_since_full: Incremental runs since the last full read (0 after a full read).
+        population: Every current or upcoming employee the last run knew of -> their Lucca
+            manager id. Its size is checked against Lucca's count; it also gives the manager
+            graph of the employees an incremental run does not re-read.
+    """
+
+    watermark: datetime
+    today: date
+    runs_since_full: int = 0
+    population: Mapping[int, int | None] = attrs.field(
+        factory=dict, converter=_frozen_population, hash=False
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"SyncState(watermark={self.watermark.isoformat()!r}, "
+            f"runs_since_full={self.runs_since_full}, population={len(self.population)})"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON-compatible document a sink stores (ids and dates only, no HR data)."""
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "watermark": self.watermark.isoformat(),
+            "today": self.today.isoformat(),
+            "runs_since_full": self.runs_since_full,
+            # Pairs rather than an object: JSON object keys would turn the ids into text.
+            "population": [[key, value] for key, value in sorted(self.population.items())],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> SyncState | None:
+        """Read a document written by :meth:`to_dict`; ``None`` (a full read) when unusable.
+
+        A state of another format or version, or a damaged one, is not an error: the next run
+        is simply a full read, which rebuilds it.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
+            return None
+        if data.get("version") != _VERSION:
+            logger.info("sync state of version %r ignored: full read", data.get("version"))
+            return None
+        try:
+            population: dict[int, int | None] = {}
+            for key, value in data["population"]:
+                if not isinstance(key, int) or not (value is None or isinstance(value, int)):
+                    raise TypeError("population entries must be [id, manager id or null]")
+                population[key] = value
+            runs = data["runs_since_full"]
+            if not isinstance(runs, int) or runs < 0:
+                raise TypeError("runs_since_full must be an int >= 0")
+            return cls(
+                watermark=datetime.fromisoformat(str(data["watermark"])),
+                today=date.fromisoformat(str(data["today"])),
+                runs_since_full=runs,
+                population=population,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("the saved sync state is damaged (%s): full read", exc)
+            return None

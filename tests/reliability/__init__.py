@@ -1,0 +1,1 @@
+"""Reliability suite: fault-injection matrix, stateful property tests, fuzzing, security."""
