@@ -421,10 +421,23 @@ class TestAdoption:
         assert not any(u.managed for u in users.values())
         assert users["legacy-7"].fields["registration_number"] == "0007"
 
+    def test_unadopted_user_without_identifier_stops_the_publication(
+        self, make_sink: Callable[..., ElevoSink], export: Path, drop: Path
+    ) -> None:
+        """hand.made cannot be named in the file: publishing would let Elevo suspend them."""
+        sink = make_sink(adopt_from=export)
+        lucca = [make_lucca_user(id=10, mail="ADA@acme.example", employeeNumber="0001")]
+        with FakeLucca(users=lucca) as fake:
+            directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
+            with pytest.raises(SinkError, match="1 user\\(s\\) of the Elevo export"):
+                lucca_sync.sync(directory, sink, match_by=("email", "registration_number"))
+        assert not (drop / "users.csv").exists()
+        assert all(not user.managed for user in make_sink(adopt_from=export).users())
+
     def test_sync_adopts_by_email_and_protects_the_rest(
         self, make_sink: Callable[..., ElevoSink], export: Path, drop: Path
     ) -> None:
-        sink = make_sink(adopt_from=export)
+        sink = make_sink(adopt_from=export, omit_unidentified=True)
         lucca = [
             make_lucca_user(id=10, mail="ADA@acme.example", employeeNumber="0001"),
             make_lucca_user(id=11, mail="new@acme.example", employeeNumber="0011"),
@@ -455,7 +468,7 @@ class TestAdoption:
     def test_newcomer_with_an_unmanaged_users_email_is_refused(
         self, make_sink: Callable[..., ElevoSink], export: Path
     ) -> None:
-        sink = make_sink(adopt_from=export)
+        sink = make_sink(adopt_from=export, omit_unidentified=True)
         sink.begin()
         sink.create("12", person("12", email="Grace@acme.example"))
         refusals = sink.commit()

@@ -69,6 +69,10 @@ class ElevoSink(Sink):
             when the state folder holds no state yet. Its users become unmanaged target users
             that the planner can adopt (``plan(..., match_by=("email", "registration_number"))``)
             and that are protected by ``skip`` rows meanwhile.
+        omit_unidentified: Users of the export without a ``uniq_identifier`` cannot be named in
+            the file, so Elevo may suspend them when a file omits them. By default
+            :meth:`commit` refuses to publish while the sync has not adopted every such user;
+            set this once Elevo support confirmed those users are outside the sync.
 
     Raises:
         ConfigurationError: A bad file name, or the state folder is in the drop folder.
@@ -84,6 +88,7 @@ class ElevoSink(Sink):
         state_dir: StrPath,
         filename: str = "users.csv",
         adopt_from: StrPath | None = None,
+        omit_unidentified: bool = False,
     ) -> None:
         if not filename or filename != Path(filename).name or filename.startswith("."):
             raise ConfigurationError(
@@ -98,6 +103,7 @@ class ElevoSink(Sink):
         self._filename = filename
         self._store = StateStore(state_path)
         self._adopt_from = None if adopt_from is None else Path(adopt_from)
+        self._omit_unidentified = omit_unidentified
         self._published: dict[str, Entry] | None = None
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
@@ -113,6 +119,7 @@ class ElevoSink(Sink):
         state_dir: StrPath | None = None,
         filename: str = "users.csv",
         adopt_from: StrPath | None = None,
+        omit_unidentified: bool = False,
     ) -> ElevoSink:
         """A sink writing the users file into the local folder ``path``.
 
@@ -122,6 +129,7 @@ class ElevoSink(Sink):
                 drop folder.
             filename: Name of the users file.
             adopt_from: See :class:`ElevoSink`.
+            omit_unidentified: See :class:`ElevoSink`.
 
         Raises:
             ConfigurationError: See :class:`ElevoSink`.
@@ -130,7 +138,11 @@ class ElevoSink(Sink):
         if state_dir is None:
             state_dir = folder.absolute().with_name(folder.absolute().name + ".lucca-sync-state")
         return cls(
-            DirectoryDelivery(folder), state_dir=state_dir, filename=filename, adopt_from=adopt_from
+            DirectoryDelivery(folder),
+            state_dir=state_dir,
+            filename=filename,
+            adopt_from=adopt_from,
+            omit_unidentified=omit_unidentified,
         )
 
     @classmethod
@@ -149,6 +161,7 @@ class ElevoSink(Sink):
         timeout: float = 30.0,
         filename: str = "users.csv",
         adopt_from: StrPath | None = None,
+        omit_unidentified: bool = False,
     ) -> ElevoSink:
         """A sink uploading the users file to Elevo's SFTP server.
 
@@ -171,7 +184,13 @@ class ElevoSink(Sink):
             staging_dir=staging_dir,
             timeout=timeout,
         )
-        return cls(delivery, state_dir=state_dir, filename=filename, adopt_from=adopt_from)
+        return cls(
+            delivery,
+            state_dir=state_dir,
+            filename=filename,
+            adopt_from=adopt_from,
+            omit_unidentified=omit_unidentified,
+        )
 
     def __repr__(self) -> str:
         return f"ElevoSink({self._delivery!r}, state_dir={str(self._store.folder)!r})"
@@ -431,6 +450,20 @@ class ElevoSink(Sink):
                 unchanged.
         """
         working = self._batch()
+        unidentified = [
+            key
+            for key, entry in working.items()
+            if not entry.managed and not entry.suspended and not _writes_skip(key, entry)
+        ]
+        if unidentified and not self._omit_unidentified:
+            # Elevo suspends whoever the file omits: doubt must not become a suspension.
+            raise SinkError(
+                f"{len(unidentified)} user(s) of the Elevo export have no uniq_identifier and "
+                "were not adopted: the file cannot name them, so Elevo may suspend them; "
+                "nothing was published. Adopt them (plan(..., match_by=...)), give them a "
+                "uniq_identifier in a new export, or build the sink with "
+                "omit_unidentified=True once Elevo support confirmed they are outside the sync"
+            )
         published = self._load()
         refusals = _settle(working, published)
         full = {key: entry for key, entry in working.items() if _writes_row(entry)}
