@@ -205,6 +205,15 @@ class TestLifecycle:
         assert [(s.key, s.reason) for s in result.suspensions] == [("1", "excluded: odd id")]
         assert not result.excludes
 
+    def test_an_unreadable_skip_flag_is_never_a_suspension(self) -> None:
+        """Kept out on doubt, yes; suspended on doubt, never — even under on_excluded=suspend."""
+        sink = MemorySink(target_of([emp(1)]))
+        doubtful = emp(1, extended_data={"e_skip_elevo_sync": "peut-être"})
+        result = make_plan([doubtful], sink, rules=lucca_sync.DEFAULT_RULES, on_excluded="suspend")
+        assert not result.suspensions
+        assert [e.key for e in result.excludes] == ["1"]
+        assert [e.warning for e in result.exclusions] == [True]
+
     def test_an_excluded_user_back_in_scope_gets_an_update_even_without_changes(self) -> None:
         sink = MemorySink(target_of([emp(2)], excluded=True))
         result = make_plan([emp(2)], sink)

@@ -16,7 +16,9 @@ from lucca_sync.exceptions import APIConnectionError, SafetyError
 from lucca_sync.testing import MemorySink
 
 TODAY = date(2025, 3, 10)
-OPEN = Safety(max_suspensions=10_000, min_source_ratio=0, allow_empty_source=True)
+OPEN = Safety(
+    max_suspensions=10_000, max_not_visible=10_000, min_source_ratio=0, allow_empty_source=True
+)
 IDS = st.integers(min_value=1, max_value=25)
 
 

@@ -14,14 +14,24 @@ from lucca_sync.testing import MemorySink
 TODAY = date(2025, 3, 10)
 
 
-def emp(employee_id: int) -> Employee:
+def emp(employee_id: int, **fields: object) -> Employee:
     return Employee(
-        id=employee_id, first_name="Zoé", last_name="Durand", email=f"z{employee_id}@example.com"
+        id=employee_id,
+        first_name="Zoé",
+        last_name="Durand",
+        email=f"z{employee_id}@example.com",
+        **fields,  # type: ignore[arg-type]
     )
 
 
 def company(n: int) -> list[Employee]:
     return [emp(i) for i in range(1, n + 1)]
+
+
+def with_leavers(n: int, leavers: int) -> list[Employee]:
+    """``n`` employees whose last ``leavers`` left before TODAY (explained departures)."""
+    left = date(2025, 3, 1)
+    return [emp(i, contract_end=left) if i > n - leavers else emp(i) for i in range(1, n + 1)]
 
 
 def synced_sink(employees: list[Employee]) -> MemorySink:
@@ -40,12 +50,12 @@ class TestSuspensionLimit:
 
     def test_the_default_allows_ten_suspensions_in_a_small_company(self) -> None:
         sink = synced_sink(company(40))
-        assert len(plan(company(30), sink).suspensions) == 10
+        assert len(plan(with_leavers(40, 10), sink).suspensions) == 10
 
     def test_eleven_suspensions_trip_the_default_with_the_numbers(self) -> None:
         sink = synced_sink(company(40))
         with pytest.raises(SafetyError) as caught:
-            plan(company(29), sink)
+            plan(with_leavers(40, 11), sink)
         assert (caught.value.limit, caught.value.observed, caught.value.allowed) == (
             "max_suspensions",
             11,
@@ -63,7 +73,7 @@ class TestSuspensionLimit:
         sink = synced_sink(company(40))
         before = dict(sink.users_by_key)
         with pytest.raises(SafetyError):
-            lucca_sync.sync(company(20), sink, rules=(), today=TODAY)
+            lucca_sync.sync(with_leavers(40, 20), sink, rules=(), today=TODAY)
         assert sink.users_by_key == before
 
     def test_on_excluded_suspend_counts_against_the_limit(self) -> None:
@@ -113,32 +123,103 @@ class TestShortRead:
         assert plan(company(2), sink).creates
 
 
+class TestNotVisible:
+    """Users Lucca stops returning, with no contract end, look like lost rights: few pass."""
+
+    def test_five_vanished_users_are_suspended(self) -> None:
+        sink = synced_sink(company(40))
+        result = plan(company(35), sink)
+        assert [s.reason.startswith("no longer visible") for s in result.suspensions] == [True] * 5
+
+    def test_six_vanished_users_trip_their_own_limit_with_the_numbers(self) -> None:
+        sink = synced_sink(company(40))
+        with pytest.raises(SafetyError) as caught:
+            plan(company(34), sink)
+        assert (caught.value.limit, caught.value.observed, caught.value.allowed) == (
+            "max_not_visible",
+            6,
+            5,
+        )
+
+    def test_leavers_do_not_count_as_vanished(self) -> None:
+        sink = synced_sink(company(40))
+        assert len(plan(with_leavers(40, 8), sink).suspensions) == 8
+
+    def test_leavers_do_not_make_a_read_look_short(self) -> None:
+        """Three of four people left: explained departures, not a short read."""
+        sink = synced_sink(company(4))
+        result = plan(with_leavers(4, 3), sink)
+        assert [s.reason for s in result.suspensions] == ["contract ended on 2025-03-01"] * 3
+
+    def test_former_employees_do_not_make_a_short_read_look_complete(self) -> None:
+        """40 current employees and 60 long-gone ones is a read of 40 for a target of 100."""
+        sink = synced_sink(company(100))
+        gone = [emp(i, contract_end=date(2024, 1, 1)) for i in range(101, 161)]
+        source = [*company(40), *gone]
+        with pytest.raises(SafetyError) as caught:
+            plan(source, sink, safety=Safety(max_suspensions=1000))
+        assert caught.value.limit == "min_source_ratio"
+        assert caught.value.observed == 0.4
+
+
+class TestHiddenSkipFlag:
+    """Excluded users do not flood back when the check box vanishes from every employee."""
+
+    def excluded_target(self) -> MemorySink:
+        """Ten users synced; 3 of them since marked excluded by the check box."""
+        sink = synced_sink(company(10))
+        ticked = [emp(i, extended_data={"e_skip_elevo_sync": i <= 3}) for i in range(1, 11)]
+        lucca_sync.apply(plan(ticked, sink, rules=lucca_sync.DEFAULT_RULES), sink)
+        assert sum(user.excluded for user in sink.users()) == 3
+        return sink
+
+    def test_returns_without_any_visible_check_box_trip_the_limit(self) -> None:
+        sink = self.excluded_target()
+        with pytest.raises(SafetyError) as caught:
+            plan(company(10), sink, rules=lucca_sync.DEFAULT_RULES)
+        assert (caught.value.limit, caught.value.observed) == ("hidden_skip_flag", 3)
+
+    def test_unticking_a_visible_check_box_brings_users_back(self) -> None:
+        sink = self.excluded_target()
+        unticked = [emp(i, extended_data={"e_skip_elevo_sync": False}) for i in range(1, 11)]
+        result = plan(unticked, sink, rules=lucca_sync.DEFAULT_RULES)
+        assert sorted(u.key for u in result.updates if u.reason == "back in scope") == [
+            "1",
+            "2",
+            "3",
+        ]
+
+    def test_a_check_box_seen_on_nobody_is_reported(self) -> None:
+        result = plan(company(3), MemorySink(), rules=lucca_sync.DEFAULT_RULES)
+        assert any("e_skip_elevo_sync appears on no employee" in w for w in result.warnings)
+
+
 class TestApproval:
     """A reviewed plan that trips a limit passes only under its own digest."""
 
     def test_review_only_records_violations_instead_of_raising(self) -> None:
         sink = synced_sink(company(40))
-        reviewed = plan(company(20), sink, safety=Safety.review_only())
+        reviewed = plan(with_leavers(40, 20), sink, safety=Safety.review_only())
         assert [v.limit for v in reviewed.violations] == ["max_suspensions"]
         assert "SAFETY" in reviewed.summary()
 
     def test_the_error_message_gives_the_digest_to_approve(self) -> None:
         sink = synced_sink(company(40))
-        reviewed = plan(company(20), sink, safety=Safety.review_only())
+        reviewed = plan(with_leavers(40, 20), sink, safety=Safety.review_only())
         with pytest.raises(SafetyError, match=reviewed.digest):
-            plan(company(20), sink)
+            plan(with_leavers(40, 20), sink)
 
     def test_allow_reviewed_lets_exactly_that_plan_through(self) -> None:
         sink = synced_sink(company(40))
-        reviewed = plan(company(20), sink, safety=Safety.review_only())
-        approved = plan(company(20), sink, safety=Safety.allow_reviewed(reviewed.digest))
+        reviewed = plan(with_leavers(40, 20), sink, safety=Safety.review_only())
+        approved = plan(with_leavers(40, 20), sink, safety=Safety.allow_reviewed(reviewed.digest))
         assert approved.digest == reviewed.digest
         with pytest.raises(SafetyError):
-            plan(company(19), sink, safety=Safety.allow_reviewed(reviewed.digest))
+            plan(with_leavers(40, 21), sink, safety=Safety.allow_reviewed(reviewed.digest))
 
     def test_apply_refuses_a_violating_plan_without_its_digest(self) -> None:
         sink = synced_sink(company(40))
-        reviewed = plan(company(20), sink, safety=Safety.review_only())
+        reviewed = plan(with_leavers(40, 20), sink, safety=Safety.review_only())
         with pytest.raises(SafetyError):
             lucca_sync.apply(reviewed, sink)
         assert not any(u.suspended for u in sink.users())

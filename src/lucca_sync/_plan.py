@@ -49,7 +49,7 @@ from lucca_sync._safety import Safety
 from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
-from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, decide
+from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
 
 if TYPE_CHECKING:
     from lucca_sync.rules import ExclusionRule
@@ -62,6 +62,7 @@ logger = logging.getLogger("lucca_sync.plan")
 #: What happens to a target user whose employee a rule now excludes.
 OnExcluded = Literal["leave", "suspend"]
 
+CONTRACT_ENDED = "contract ended on"
 NOT_VISIBLE = (
     "no longer visible in Lucca — check the API key's rights (former employees, establishments)"
 )
@@ -286,13 +287,24 @@ class _Planner:
         stats = self._stats(len(records), len(exclusions), mode_reason)
         # An incremental read holds the changes only: the population is Lucca's count.
         population = self.read.population
+        employees_read = population
         if population is None:
-            population = stats.employees_read
+            # Leavers do not make a read look complete: they are exactly who it is not about.
+            population = stats.employees_read - stats.employees_former
+            employees_read = stats.employees_read
+        hidden_flags = self._hidden_flags()
         violations = safety.violations(
             suspensions=len(suspensions),
             population=population,
-            employees_read=population,
+            employees_read=employees_read,
             managed_active=stats.managed_active,
+            not_visible=sum(1 for suspension in suspensions if suspension.reason == NOT_VISIBLE),
+            departures=sum(1 for s in suspensions if s.reason.startswith(CONTRACT_ENDED)),
+            hidden_flag_returns=(
+                sum(1 for update in updates if update.reason == "back in scope")
+                if hidden_flags
+                else 0
+            ),
         )
         return Plan(
             creates=tuple(sorted(creates, key=lambda c: (c.depth, key_order(c.key)))),
@@ -313,6 +325,27 @@ class _Planner:
             created_at=datetime.now(UTC),
             stats=stats,
         )
+
+    def _hidden_flags(self) -> list[str]:
+        """Codes of the skip-flag rules whose check box no employee of a full read carries.
+
+        An unticked box and a key without rights on its HR-folder section look alike; when
+        the box appears nowhere, say so (and the safety net stops excluded users returning).
+        """
+        if self.read.partial or not self.read.employees:
+            return []
+        hidden = [
+            rule.code
+            for rule in self.rules
+            if isinstance(rule, SkipFlag)
+            and not any(rule.present_in(employee) for employee in self.read.employees)
+        ]
+        self.warnings.extend(
+            f"check box {code} appears on no employee: either nobody has it ticked, or the API "
+            f"key cannot see its HR-folder section (run lucca-sync check)"
+            for code in hidden
+        )
+        return hidden
 
     # -- 2. classify ---------------------------------------------------------------------------
 
@@ -561,7 +594,8 @@ class _Planner:
             user = self.target.get(str(exclusion.employee_id))
             if user is None or not _is_live(user):
                 continue
-            if self.on_excluded == "suspend":
+            # A doubtful decision (an unreadable check box) never becomes a suspension.
+            if self.on_excluded == "suspend" and not exclusion.warning:
                 suspensions.append(
                     Suspend(user.key, exclusion.employee_id, f"excluded: {exclusion.reason}")
                 )
@@ -572,7 +606,7 @@ class _Planner:
         for employee_id, employee in departed.items():
             user = self.target.get(str(employee_id))
             if user is not None and _is_live(user) and employee.contract_end is not None:
-                reason = f"contract ended on {employee.contract_end.isoformat()}"
+                reason = f"{CONTRACT_ENDED} {employee.contract_end.isoformat()}"
                 suspensions.append(Suspend(user.key, employee_id, reason))
         seen = {str(employee.id) for employee in self.read.employees}
         with_error = {str(e.employee_id) for e in self.errors if e.employee_id is not None}

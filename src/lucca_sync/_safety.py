@@ -1,15 +1,18 @@
 """The safety net: limits a plan must respect before anything is written.
 
-Three guards, all on by default, each reported with its numbers:
+Five guards, all on by default, each reported with its numbers:
 
 - **max_suspensions**: a plan may suspend at most ``max(max_suspensions,
   floor(max_suspension_ratio * managed active users))`` users — by default 10, or 5 % of the
   managed active users when that is larger;
-- **min_source_ratio**: the employees read (every one Lucca returned: former, upcoming and
-  excluded ones included) must be at least half the managed active users of the target — a
-  short read (lost rights on an establishment, a truncated answer) looks exactly like a mass
-  departure;
-- **empty_source**: reading nobody at all while the target holds managed active users.
+- **max_not_visible**: of those, at most 5 may be users Lucca simply stopped returning (no
+  contract end explains it) — lost rights on an establishment look exactly like that;
+- **min_source_ratio**: the current and upcoming employees read (excluded ones included) must
+  be at least half the managed active users of the target — a short read (lost rights, a
+  truncated answer) looks exactly like a mass departure;
+- **empty_source**: reading nobody at all while the target holds managed active users;
+- **hidden_skip_flag**: excluded users coming back into the target while the exclusion check
+  box appears on no employee at all (the key may have lost access to its HR-folder section).
 
 A plan that trips a guard is refused by :func:`lucca_sync.plan` with a :class:`SafetyError`. An
 operator who reviewed such a plan approves it by its digest: ``Safety.allow_reviewed(digest)``
@@ -46,8 +49,11 @@ class Safety:
         max_suspensions: Suspensions always allowed, whatever the population (default 10).
         max_suspension_ratio: Share of the managed active users that may be suspended when that
             is more than ``max_suspensions`` (default 0.05 = 5 %).
-        min_source_ratio: The population read must be at least this share of the managed
-            active users, else the read is considered short (default 0.5).
+        min_source_ratio: The current and upcoming employees read must be at least this share
+            of the managed active users, else the read is considered short (default 0.5).
+        max_not_visible: Suspensions of users Lucca simply stopped returning — no contract end
+            explains them, which is what lost API-key rights look like — allowed whatever the
+            population (default 5).
         allow_empty_source: Accept reading zero employees while the target holds managed active
             users (default False: everybody would be suspended).
         approved_digest: The digest of a reviewed plan: a plan with exactly this digest passes
@@ -63,6 +69,7 @@ class Safety:
     max_suspensions: int = attrs.field(default=10, validator=_non_negative)
     max_suspension_ratio: float = attrs.field(default=0.05, validator=_ratio)
     min_source_ratio: float = attrs.field(default=0.5, validator=_ratio)
+    max_not_visible: int = attrs.field(default=5, validator=_non_negative)
     allow_empty_source: bool = False
     approved_digest: str | None = None
     enforce: bool = True
@@ -93,15 +100,29 @@ class Safety:
         return max(self.max_suspensions, math.floor(self.max_suspension_ratio * managed_active))
 
     def violations(
-        self, *, suspensions: int, population: int, employees_read: int, managed_active: int
+        self,
+        *,
+        suspensions: int,
+        population: int,
+        employees_read: int,
+        managed_active: int,
+        not_visible: int = 0,
+        departures: int = 0,
+        hidden_flag_returns: int = 0,
     ) -> tuple[SafetyViolation, ...]:
         """The limits a plan with these numbers trips.
 
         Args:
             suspensions: Suspensions the plan holds.
-            population: Employees the read returned (former and excluded ones included).
+            population: Current and upcoming employees the read returned (excluded ones and
+                unreadable records included, former employees not).
             employees_read: Every employee read, former ones included.
             managed_active: Active users of the target that the sync manages.
+            not_visible: Of the suspensions, those of users Lucca no longer returns at all.
+            departures: Of the suspensions, those Lucca explains (the contract ended): such
+                users are not expected in the read, so they do not make it look short.
+            hidden_flag_returns: Users excluded earlier that come back in scope while the
+                exclusion check box appears on no employee of the read.
         """
         found: list[SafetyViolation] = []
         if employees_read == 0 and managed_active > 0 and not self.allow_empty_source:
@@ -117,18 +138,47 @@ class Safety:
                     ),
                 )
             )
-        elif managed_active > 0 and population / managed_active < self.min_source_ratio:
-            ratio = population / managed_active
+        elif (expected := managed_active - departures) > 0 and (
+            population / expected < self.min_source_ratio
+        ):
+            ratio = population / expected
             found.append(
                 SafetyViolation(
                     limit="min_source_ratio",
                     observed=round(ratio, 4),
                     allowed=self.min_source_ratio,
                     message=(
-                        f"short read: {population} employee(s) in Lucca for {managed_active} "
-                        f"managed active user(s) in the target ({ratio:.0%}, minimum "
+                        f"short read: {population} current employee(s) in Lucca for {expected} "
+                        f"managed active user(s) expected in the target ({ratio:.0%}, minimum "
                         f"{self.min_source_ratio:.0%}); check the API key's rights "
                         f"(establishments, former employees)"
+                    ),
+                )
+            )
+        if not_visible > self.max_not_visible:
+            found.append(
+                SafetyViolation(
+                    limit="max_not_visible",
+                    observed=not_visible,
+                    allowed=self.max_not_visible,
+                    message=(
+                        f"{not_visible} user(s) would be suspended only because Lucca no longer "
+                        f"returns them (no contract end date), more than the "
+                        f"{self.max_not_visible} allowed: check the API key's rights "
+                        f"(establishments, former employees) before anyone is suspended"
+                    ),
+                )
+            )
+        if hidden_flag_returns:
+            found.append(
+                SafetyViolation(
+                    limit="hidden_skip_flag",
+                    observed=hidden_flag_returns,
+                    allowed=0,
+                    message=(
+                        f"{hidden_flag_returns} excluded user(s) would come back into the target "
+                        f"with their data, while the exclusion check box appears on no employee "
+                        f"at all: the API key may have lost view access to its HR-folder section"
                     ),
                 )
             )
