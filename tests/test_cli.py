@@ -18,16 +18,21 @@ import pytest
 
 from lucca_sync import Plan
 from lucca_sync._progress import Progress
+from lucca_sync.cli import _fail
+from lucca_sync.exceptions import APIConnectionError
 from lucca_sync.testing import FakeLucca, generate_company
 
 KEY_ENV = "LUCCA_SYNC_TEST_KEY"
+CLIENT_ID_ENV = "LUCCA_SYNC_TEST_CLIENT_ID"
+CLIENT_SECRET_ENV = "LUCCA_SYNC_TEST_CLIENT_SECRET"
 COMMANDS = ("demo", "plan", "apply", "preview", "check")
 
 
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+    ours = (KEY_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV)
+    environment = {k: v for k, v in os.environ.items() if k not in ours}
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "lucca_sync", *args],
@@ -78,6 +83,29 @@ state_dir = "state"
 @pytest.fixture
 def key(fake: FakeLucca) -> dict[str, str]:
     return {KEY_ENV: fake.api_key}
+
+
+def edit(config: Path, old: str, new: str) -> None:
+    text = config.read_text(encoding="utf-8")
+    assert old in text
+    config.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.fixture
+def oauth_config(config: Path, fake: FakeLucca) -> Path:
+    """The same configuration, reading the Lucca API with an OAuth client."""
+    edit(
+        config,
+        f'api_key_env = "{KEY_ENV}"',
+        f'client_id_env = "{CLIENT_ID_ENV}"\nclient_secret_env = "{CLIENT_SECRET_ENV}"\n'
+        f'token_url = "{fake.token_url}"',
+    )
+    return config
+
+
+@pytest.fixture
+def client(fake: FakeLucca) -> dict[str, str]:
+    return {CLIENT_ID_ENV: fake.client_id, CLIENT_SECRET_ENV: fake.client_secret}
 
 
 class TestHelpAndVersion:
@@ -497,3 +525,175 @@ class TestApplyWithEmployeeErrors:
         keys = {row["uniq_identifier"] for row in csv_rows(config.parent / "drop" / "users.csv")}
         assert keys
         assert str(broken) not in keys
+
+
+class TestOAuth:
+    """The Lucca API's OAuth client configured in [lucca] drives plan, apply and check."""
+
+    def test_plan_reads_the_lucca_api(
+        self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
+    ) -> None:
+        result = run_cli("--json", "plan", "--config", str(oauth_config), env=client)
+        assert result.returncode == 0, result.stderr
+        plan = Plan.from_json(result.stdout)
+        expected = {str(u["id"]) for u in fake.users} & {c.key for c in plan.creates}
+        assert len(plan.creates) > 30
+        assert {c.key for c in plan.creates} == expected
+        paths = {r.path for r in fake.requests}
+        assert "/lucca-api/employees" in paths
+        assert "/api/v3/users" not in paths
+
+    def test_apply_through_oauth_writes_the_file(
+        self, oauth_config: Path, client: dict[str, str]
+    ) -> None:
+        result = run_cli("apply", "--config", str(oauth_config), env=client)
+        assert result.returncode == 0, result.stderr
+        assert len(csv_rows(oauth_config.parent / "drop" / "users.csv")) > 30
+
+    def test_missing_secret_variable_exits_2_naming_it(
+        self, oauth_config: Path, fake: FakeLucca
+    ) -> None:
+        result = run_cli("plan", "--config", str(oauth_config), env={CLIENT_ID_ENV: fake.client_id})
+        assert result.returncode == 2
+        assert "lucca.client_secret_env" in last_line(result.stderr)
+        assert CLIENT_SECRET_ENV in last_line(result.stderr)
+        assert fake.requests == []
+
+    def test_secret_is_never_printed_even_with_debug_logging(
+        self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
+    ) -> None:
+        result = run_cli("-vv", "--debug", "plan", "--config", str(oauth_config), env=client)
+        assert result.returncode == 0, result.stderr
+        assert "lucca_sync.http" in result.stderr  # the DEBUG log was on
+        assert fake.client_secret not in result.stdout + result.stderr
+
+    def test_secret_is_never_printed_when_the_client_is_refused(
+        self, oauth_config: Path, fake: FakeLucca
+    ) -> None:
+        env = {CLIENT_ID_ENV: "someone-else", CLIENT_SECRET_ENV: fake.client_secret}
+        result = run_cli("-vv", "--debug", "plan", "--config", str(oauth_config), env=env)
+        assert result.returncode == 1
+        assert "Traceback" in result.stderr
+        assert fake.client_secret not in result.stdout + result.stderr
+
+    def test_check_sends_one_request_and_says_what_does_not_apply(
+        self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
+    ) -> None:
+        result = run_cli("check", "--config", str(oauth_config), env=client)
+        assert result.returncode == 0, result.stderr
+        reads = [r for r in fake.requests if r.path.startswith("/lucca-api/")]
+        assert [r.path for r in reads] == ["/lucca-api/employees"]
+        assert "former employees: visible" in result.stdout
+        assert "future hires: visible" in result.stdout
+        assert "Not applicable to the Lucca API:" in result.stdout
+        assert "page_size 1000: the API sends at most 100" in result.stdout
+        assert fake.client_secret not in result.stdout + result.stderr
+
+    def test_check_json_counts_what_the_client_sees(
+        self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
+    ) -> None:
+        result = run_cli("--json", "check", "--config", str(oauth_config), env=client)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert data["api"] == "lucca-api"
+        assert data["lucca"]["employees"] == len(fake.users)
+        assert data["lucca"]["former"] > 0
+        assert data["lucca"]["requests"] == 1
+
+    def test_check_without_the_secret_does_not_contact_lucca(
+        self, oauth_config: Path, fake: FakeLucca
+    ) -> None:
+        result = run_cli("check", "--config", str(oauth_config))
+        assert result.returncode == 0, result.stderr
+        assert "Lucca not contacted" in result.stdout
+        assert fake.requests == []
+
+
+class TestCheckRefusesWhatPlanRefuses:
+    """check exits 2 on a configuration that plan and apply would refuse."""
+
+    def test_state_folder_inside_the_drop_folder(self, config: Path, key: dict[str, str]) -> None:
+        edit(config, 'state_dir = "state"', 'state_dir = "drop/state"')
+        result = run_cli("check", "--config", str(config), env=key)
+        assert result.returncode == 2
+        assert "drop folder" in last_line(result.stderr)
+        assert "OK" not in result.stdout
+
+    def test_plain_http_to_another_host(self, config: Path, fake: FakeLucca) -> None:
+        edit(config, fake.url, "http://evil.example.com")
+        result = run_cli("check", "--config", str(config))
+        assert result.returncode == 2
+        assert last_line(result.stderr).startswith("lucca-sync: error: lucca.url: plain http")
+
+    def test_invalid_secret_from_the_environment(self, oauth_config: Path, fake: FakeLucca) -> None:
+        env = {CLIENT_ID_ENV: fake.client_id, CLIENT_SECRET_ENV: "two words and more"}
+        result = run_cli("check", "--config", str(oauth_config), env=env)
+        assert result.returncode == 2
+        assert CLIENT_SECRET_ENV in last_line(result.stderr)
+        assert "two words" not in result.stderr + result.stdout
+        assert fake.requests == []
+
+
+class TestUnexpectedErrors:
+    """An exception lucca_sync did not make is shown by type only, unless --debug."""
+
+    def test_message_is_hidden_without_debug(self) -> None:
+        stderr = io.StringIO()
+        code = _fail(
+            ValueError("Élodie Martin <elodie@example.com>"), debug=False, stderr=stderr, secrets=()
+        )
+        assert code == 1
+        assert stderr.getvalue() == (
+            "lucca-sync: error: unexpected ValueError "
+            "(run again with --debug for the details and the traceback)\n"
+        )
+
+    def test_debug_shows_the_message_and_the_traceback(self) -> None:
+        stderr = io.StringIO()
+        try:
+            raise ValueError("Élodie Martin")
+        except ValueError as error:
+            _fail(error, debug=True, stderr=stderr, secrets=())
+        assert "Traceback" in stderr.getvalue()
+        assert last_line(stderr.getvalue()) == (
+            "lucca-sync: error: unexpected ValueError: Élodie Martin"
+        )
+
+    def test_lucca_sync_errors_keep_their_message(self) -> None:
+        stderr = io.StringIO()
+        error = APIConnectionError("no answer from Lucca; check the network", url="https://a.b")
+        _fail(error, debug=False, stderr=stderr, secrets=())
+        assert stderr.getvalue().endswith("error: no answer from Lucca; check the network\n")
+
+
+class TestIncrementalMode:
+    """[sync] mode reaches plan and apply: a second run in "auto" mode reads only changes."""
+
+    def test_second_auto_apply_reads_few_pages(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        edit(config, "[sink]", 'page_size = 5\n\n[sync]\nmode = "auto"\n\n[sink]')
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        first = len(fake.requests)
+        assert first >= 8  # 40 employees, 5 per page: a full read
+        user = fake.users[0]
+        fake.update_user(int(str(user["id"])), jobTitle="Cheffe de projet")
+
+        result = run_cli("--json", "apply", "--config", str(config), env=key)
+        assert result.returncode == 0, result.stderr
+        second = fake.requests[first:]
+        assert len(second) < first / 2
+        assert any("modifiedAt" in r.query for r in second)
+        report = json.loads(result.stdout)
+        assert report["plan"]["stats"]["mode"] == "incremental"
+        rows = {r["uniq_identifier"]: r for r in csv_rows(config.parent / "drop" / "users.csv")}
+        assert rows[str(user["id"])]["job_title"] == "Cheffe de projet"
+
+    def test_full_mode_reads_everyone_again(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        edit(config, "[sink]", "page_size = 5\n\n[sink]")
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        first = len(fake.requests)
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        assert len(fake.requests) == 2 * first

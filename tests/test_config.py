@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 import lucca_sync
+from lucca_sync import ApiKey, ClientCredentials
 from lucca_sync._config import (
     DirectorySinkSection,
+    MissingSecretError,
     SftpSinkSection,
     config_from_dict,
     credential_from_env,
@@ -30,6 +32,20 @@ def minimal(**sections: Any) -> dict[str, Any]:
     }
     data.update(sections)
     return data
+
+
+def oauth(**keys: Any) -> dict[str, Any]:
+    """A [lucca] table with the Lucca API's OAuth client."""
+    table: dict[str, Any] = {
+        "url": "https://acme.ilucca.net",
+        "client_id_env": "ACME_CLIENT_ID",
+        "client_secret_env": "ACME_CLIENT_SECRET",
+    }
+    table.update(keys)
+    return {key: value for key, value in table.items() if value is not None}
+
+
+OAUTH_ENV = {"ACME_CLIENT_ID": "acme-sync", "ACME_CLIENT_SECRET": "a-long-client-secret-123"}
 
 
 def problems_of(data: dict[str, Any]) -> tuple[str, ...]:
@@ -228,6 +244,160 @@ class TestSecrets:
         assert hidden == ["a-long-secret"]
 
 
+class TestOAuthCredentials:
+    """[lucca] takes the API key or the Lucca API's OAuth client, exactly one of the two."""
+
+    def test_oauth_section_builds_a_directory_with_client_credentials(self) -> None:
+        lucca = oauth(
+            scopes=["employees.readonly"],
+            token_url="https://login.example.net/connect/token",
+            custom_fields=["e_skip_elevo_sync"],
+        )
+        config = config_from_dict(minimal(lucca=lucca), path=Path("x.toml"))
+        credential = config.credential(OAUTH_ENV)
+        assert isinstance(credential, ClientCredentials)
+        assert credential.client_id == "acme-sync"
+        assert credential.scopes == ("employees.readonly",)
+        assert credential.token_url == "https://login.example.net/connect/token"
+        directory = config.directory(OAUTH_ENV)
+        assert directory.base_url == "https://acme.ilucca.net"
+        assert config.lucca.uses_oauth
+        assert config.lucca.employees_per_request == 100
+
+    def test_no_credential_key_means_the_api_key_in_lucca_api_key(self) -> None:
+        config = config_from_dict(minimal(), path=Path("x.toml"))
+        credential = config.credential({"LUCCA_API_KEY": "k" * 20})
+        assert isinstance(credential, ApiKey)
+        assert not config.lucca.uses_oauth
+
+    def test_both_kinds_are_refused_naming_the_keys(self) -> None:
+        problems = problems_of(minimal(lucca=oauth(api_key_env="LUCCA_API_KEY")))
+        assert len(problems) == 1
+        for key in ("lucca.api_key_env", "lucca.client_id_env", "lucca.client_secret_env"):
+            assert key in problems[0]
+
+    @pytest.mark.parametrize("absent", ["client_id_env", "client_secret_env"])
+    def test_incomplete_client_credentials_name_the_missing_key(self, absent: str) -> None:
+        problems = problems_of(minimal(lucca=oauth(**{absent: None})))
+        assert [p.split(":")[0] for p in problems] == [f"lucca.{absent}"]
+
+    def test_oauth_options_without_a_client_are_incomplete(self) -> None:
+        lucca = {"url": "https://acme.ilucca.net", "scopes": ["employees.readonly"]}
+        problems = problems_of(minimal(lucca=lucca))
+        assert sorted(p.split(":")[0] for p in problems) == [
+            "lucca.client_id_env",
+            "lucca.client_secret_env",
+        ]
+
+    def test_client_secret_in_file_is_refused_without_echoing_it(self) -> None:
+        lucca = oauth(client_secret_env=None, client_secret="s3cr3t-in-the-file")
+        problems = problems_of(minimal(lucca=lucca))
+        assert [p.split(":")[0] for p in problems] == ["lucca.client_secret"]
+        assert not any("s3cr3t-in-the-file" in p for p in problems)
+
+    def test_client_secret_in_file_is_refused_even_in_a_broken_section(self) -> None:
+        lucca = oauth(client_secret="s3cr3t-in-the-file", timeout="x")
+        problems = problems_of(minimal(lucca=lucca))
+        assert any(p.startswith("lucca.client_secret:") for p in problems)
+
+    def test_client_secret_in_file_is_used_when_explicitly_allowed(self) -> None:
+        lucca = oauth(
+            client_secret_env=None, client_secret="from-the-file", allow_secret_in_file=True
+        )
+        config = config_from_dict(minimal(lucca=lucca), path=Path("x.toml"))
+        credential = config.credential({"ACME_CLIENT_ID": "acme-sync"})
+        assert isinstance(credential, ClientCredentials)
+        assert "from-the-file" not in repr(config) + repr(credential)
+
+    @pytest.mark.parametrize(
+        ("keys", "path"),
+        [
+            ({"scopes": "employees.readonly"}, "lucca.scopes"),
+            ({"scopes": ["employees readonly"]}, "lucca.scopes"),
+            ({"token_url": "http://login.example.net/token"}, "lucca.token_url"),
+            ({"custom_fields": "e_skip_elevo_sync"}, "lucca.custom_fields"),
+            ({"custom_fields": [" "]}, "lucca.custom_fields"),
+            ({"client_secret_env": "NOT A NAME"}, "lucca.client_secret_env"),
+        ],
+    )
+    def test_invalid_oauth_values_name_their_key(self, keys: dict[str, Any], path: str) -> None:
+        problems = problems_of(minimal(lucca=oauth(**keys)))
+        assert [p.split(":")[0].split("[")[0] for p in problems] == [path]
+
+    @pytest.mark.parametrize("variable", ["ACME_CLIENT_ID", "ACME_CLIENT_SECRET"])
+    def test_unset_client_variable_is_a_missing_secret_naming_it(self, variable: str) -> None:
+        config = config_from_dict(minimal(lucca=oauth()), path=Path("x.toml"))
+        environ = {k: v for k, v in OAUTH_ENV.items() if k != variable}
+        with pytest.raises(MissingSecretError) as caught:
+            config.directory(environ)
+        assert variable in caught.value.problems[0]
+
+    def test_invalid_secret_from_the_environment_is_not_a_missing_secret(self) -> None:
+        config = config_from_dict(minimal(lucca=oauth()), path=Path("x.toml"))
+        environ = {**OAUTH_ENV, "ACME_CLIENT_SECRET": "two words"}
+        with pytest.raises(ConfigurationError) as caught:
+            config.directory(environ)
+        assert not isinstance(caught.value, MissingSecretError)
+        assert caught.value.problems[0].startswith("lucca.client_secret_env (ACME_CLIENT_SECRET)")
+        assert "two words" not in str(caught.value)
+
+    def test_secrets_to_hide_lists_the_client_secret(self, tmp_path: Path) -> None:
+        path = tmp_path / "c.toml"
+        path.write_text('[lucca]\nclient_secret_env = "ACME_CLIENT_SECRET"\n', encoding="utf-8")
+        assert secrets_to_hide(path, OAUTH_ENV) == ["a-long-client-secret-123"]
+
+
+class TestLuccaUrl:
+    """The Lucca URL follows the reader's rules when the file is loaded, not at the first run."""
+
+    @pytest.mark.parametrize(
+        "url",
+        ["http://evil.example.com", "ftp://acme.ilucca.net", "https://user:pw@acme.ilucca.net"],
+    )
+    def test_unsafe_or_malformed_url_is_refused(self, url: str) -> None:
+        problems = problems_of(minimal(lucca={"url": url}))
+        assert problems
+        assert all(p.startswith("lucca.url:") for p in problems)
+        assert "pw" not in "".join(problems)
+
+    @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost", "https://a.b"])
+    def test_https_and_loopback_http_are_accepted(self, url: str) -> None:
+        config = config_from_dict(minimal(lucca={"url": url}), path=Path("x.toml"))
+        assert config.lucca.base_url == url
+
+
+class TestSyncMode:
+    """[sync] mode and full_every reach lucca_sync.plan."""
+
+    def test_mode_and_full_every_are_plan_options(self) -> None:
+        sync = {"mode": "auto", "full_every": 3}
+        config = config_from_dict(minimal(sync=sync), path=Path("x.toml"))
+        options = config.plan_options()
+        assert (options["mode"], options["full_every"]) == ("auto", 3)
+
+    def test_default_mode_is_full(self) -> None:
+        config = config_from_dict(minimal(), path=Path("x.toml"))
+        assert config.plan_options()["mode"] == "full"
+
+    @pytest.mark.parametrize(
+        ("sync", "path"),
+        [
+            ({"mode": "sometimes"}, "sync.mode"),
+            ({"full_every": 0}, "sync.full_every"),
+            ({"full_every": "7"}, "sync.full_every"),
+        ],
+    )
+    def test_invalid_mode_values_name_their_key(self, sync: dict[str, Any], path: str) -> None:
+        problems = problems_of(minimal(sync=sync))
+        assert [p.split(":")[0] for p in problems] == [path]
+
+    @pytest.mark.parametrize("mode", ["auto", "incremental"])
+    def test_incremental_modes_are_refused_with_the_lucca_api(self, mode: str) -> None:
+        problems = problems_of(minimal(lucca=oauth(), sync={"mode": mode}))
+        assert [p.split(":")[0] for p in problems] == ["sync.mode"]
+        assert "full" in problems[0]
+
+
 class TestSinkSection:
     """The sink section becomes the Elevo sink it describes."""
 
@@ -249,6 +419,26 @@ class TestSinkSection:
         assert isinstance(section, SftpSinkSection)
         assert section.remote_dir == "/uploads/users"
         assert config.resolve(section.known_hosts or "") == Path("/srv/kh")
+
+    def test_unset_passphrase_variable_is_a_missing_secret(self, tmp_path: Path) -> None:
+        sink = {
+            "type": "sftp",
+            "host": "sftp.example",
+            "username": "acme",
+            "state_dir": "state",
+            "private_key_passphrase_env": "ACME_PASSPHRASE",
+        }
+        config = config_from_dict(minimal(sink=sink), path=tmp_path / "c.toml")
+        with pytest.raises(MissingSecretError, match="ACME_PASSPHRASE"):
+            config.sink({})
+        # Validating the section does not need the secret.
+        assert config.sink({}, secrets=False).state_path.parent == tmp_path / "state"
+
+    def test_state_folder_inside_the_drop_folder_is_refused(self, tmp_path: Path) -> None:
+        sink = {"type": "directory", "path": "drop", "state_dir": "drop/state"}
+        config = config_from_dict(minimal(sink=sink), path=tmp_path / "c.toml")
+        with pytest.raises(ConfigurationError, match="drop folder"):
+            config.sink()
 
 
 def test_example_file_is_valid_toml_with_only_known_sections() -> None:

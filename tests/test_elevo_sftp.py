@@ -12,7 +12,7 @@ import paramiko
 import pytest
 
 import sftp_server
-from lucca_sync.elevo import ElevoSink, SftpDelivery
+from lucca_sync.elevo import ElevoSink, SftpDelivery, UncertainDeliveryError
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from sftp_server import SftpServer, keygen
 
@@ -171,6 +171,36 @@ class TestSftpDelivery:
             retry = make_sink(again, remote, tmp_path)
             publish(retry, "1", "2")
         assert [p.name for p in remote.iterdir()] == ["users.csv"]
+
+    def test_connection_lost_after_the_rename_is_delivered_again_next_time(
+        self,
+        server: SftpServer,
+        remote: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Renamed on the server, answer lost: Elevo has a file the state does not record."""
+        sink = make_sink(server, remote, tmp_path)
+        publish(sink, "1")
+        real_rename = paramiko.SFTPClient.posix_rename
+
+        def rename_then_drop(self: paramiko.SFTPClient, old: str, new: str) -> None:
+            real_rename(self, old, new)
+            server.drop_connections()
+            raise EOFError("connection lost before the server's answer")
+
+        monkeypatch.setattr(paramiko.SFTPClient, "posix_rename", rename_then_drop)
+        with pytest.raises(UncertainDeliveryError):
+            publish(sink, "1", "2")
+        monkeypatch.undo()
+        assert "\n2," in (remote / "users.csv").read_text(encoding="utf-8")  # published
+        assert {u.key for u in sink.users()} == {"1"}  # not recorded
+        with SftpServer(tmp_path) as again:
+            retry = make_sink(again, remote, tmp_path)
+            retry.begin()  # nothing changed in the recorded state ...
+            assert retry.commit() == {}
+        # ... yet the recorded state was delivered, so Elevo and the state agree again.
+        assert "\n2," not in (remote / "users.csv").read_text(encoding="utf-8")
 
     def test_staging_folder_keeps_partial_uploads_out_of_the_drop_folder(
         self, server: SftpServer, remote: Path, tmp_path: Path

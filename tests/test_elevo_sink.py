@@ -15,7 +15,7 @@ import pytest
 
 import lucca_sync
 from lucca_sync import TargetUser
-from lucca_sync.elevo import DirectoryDelivery, ElevoSink, _atomic, _state
+from lucca_sync.elevo import DirectoryDelivery, ElevoSink, UncertainDeliveryError, _atomic, _state
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.testing import FakeLucca, check_sink, generate_company, make_lucca_user
 
@@ -323,6 +323,32 @@ class TestStateAndAtomicity:
         restarted.begin()
         assert restarted.commit() == {}
         assert [r["uniq_identifier"] for r in rows(drop)] == ["1", "2"]  # sent again, in full
+        state_files = sorted(p.name for p in restarted.state_path.parent.iterdir())
+        assert state_files == ["elevo-state.json"]
+
+    def test_an_uncertain_delivery_is_sent_again_even_without_changes(
+        self, make_sink: Callable[..., ElevoSink], drop: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The connection broke after the server published the file: state and Elevo differ."""
+        publish(make_sink(), person("1"))
+        sink = make_sink()
+        sink.begin()
+        sink.create("2", person("2"))
+
+        def published_then_broke(self: DirectoryDelivery, filename: str, data: bytes) -> None:
+            (self.path / filename).write_bytes(data)
+            raise UncertainDeliveryError("connection lost while renaming")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(DirectoryDelivery, "deliver", published_then_broke)
+            with pytest.raises(UncertainDeliveryError):
+                sink.commit()
+        assert [r["uniq_identifier"] for r in rows(drop)] == ["1", "2"]  # Elevo got it
+        restarted = make_sink()
+        assert set(keys(restarted)) == {"1"}  # ... but it is not recorded as published
+        restarted.begin()  # e.g. user 2 was removed from Lucca meanwhile: nothing to change
+        assert restarted.commit() == {}
+        assert [r["uniq_identifier"] for r in rows(drop)] == ["1"]  # the recorded state, sent
         state_files = sorted(p.name for p in restarted.state_path.parent.iterdir())
         assert state_files == ["elevo-state.json"]
 

@@ -7,7 +7,9 @@ dotted key path and what was expected — and raised at once as one
 :class:`~lucca_sync.exceptions.ConfigurationError`.
 
 Secrets never live in the file: ``[lucca] api_key_env`` names the environment variable that holds
-the API key. A key written in the file is refused unless ``allow_secret_in_file = true``.
+the API key (legacy API), or ``client_id_env`` and ``client_secret_env`` those holding the OAuth
+client of the Lucca API. A secret written in the file is refused unless
+``allow_secret_in_file = true``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 
-from lucca_sync._lucca import ApiKey, LuccaDirectory
+from lucca_sync._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._lucca import ApiKey, ClientCredentials, LuccaDirectory
+from lucca_sync._lucca._http import check_base_url
 from lucca_sync._safety import Safety
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.elevo._csv import accepts_field as elevo_accepts_field
@@ -39,6 +43,7 @@ __all__ = [
     "Config",
     "DirectorySinkSection",
     "LuccaSection",
+    "MissingSecretError",
     "RulesSection",
     "SafetySection",
     "SftpSinkSection",
@@ -50,6 +55,29 @@ _T = TypeVar("_T")
 
 #: Elevo's documented upload folder for users snapshots.
 ELEVO_REMOTE_DIR = "/uploads/users"
+#: The API key's environment variable when the file names none.
+DEFAULT_API_KEY_ENV = "LUCCA_API_KEY"
+#: The Lucca API (OAuth) serves at most this many employees per request.
+LUCCA_API_PAGE_SIZE = 100
+
+#: The ``[lucca]`` keys of each kind of credential; a file uses one kind only.
+_API_KEY_KEYS = ("api_key_env", "api_key")
+_OAUTH_KEYS = (
+    "client_id_env",
+    "client_secret_env",
+    "client_secret",
+    "scopes",
+    "token_url",
+    "custom_fields",
+)
+
+
+class MissingSecretError(ConfigurationError):
+    """A credential's environment variable is not set: the file itself may still be valid.
+
+    ``lucca-sync check`` validates the file without contacting Lucca in that case; every other
+    command stops with exit code 2.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -57,16 +85,24 @@ class LuccaSection:
     """``[lucca]``: where Lucca is and how to authenticate.
 
     Give either ``url`` (any https base URL, sandboxes included) or ``subdomain`` (with
-    ``environment`` and ``region``). The API key is read from the environment variable named by
-    ``api_key_env``.
+    ``environment`` and ``region``). Credentials, one kind only: the legacy API's key, read from
+    the environment variable named by ``api_key_env`` (``LUCCA_API_KEY`` when no kind is
+    given), or the Lucca API's OAuth client, read from ``client_id_env`` and
+    ``client_secret_env`` (with optional ``scopes``, ``token_url`` and ``custom_fields``).
     """
 
     url: str | None = None
     subdomain: str | None = None
     environment: Literal["ilucca", "ilucca-test", "ilucca-demo"] = "ilucca"
     region: Literal["net", "ch"] = "net"
-    api_key_env: str = "LUCCA_API_KEY"
+    api_key_env: str | None = None
     api_key: str | None = attrs.field(default=None, repr=False)
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    scopes: tuple[str, ...] | None = None
+    token_url: str | None = None
+    custom_fields: tuple[str, ...] | None = None
     allow_secret_in_file: bool = False
     timeout: float = 10.0
     retries: int = 5
@@ -79,6 +115,21 @@ class LuccaSection:
         if self.url is not None:
             return self.url.rstrip("/")
         return f"https://{self.subdomain}.{self.environment}.{self.region}"
+
+    @property
+    def uses_oauth(self) -> bool:
+        """Whether the file configures the Lucca API's OAuth client (not the legacy API key)."""
+        return any(getattr(self, key) is not None for key in _OAUTH_KEYS)
+
+    @property
+    def key_env(self) -> str:
+        """The environment variable holding the legacy API key."""
+        return self.api_key_env or DEFAULT_API_KEY_ENV
+
+    @property
+    def employees_per_request(self) -> int:
+        """Employees per request: ``page_size``, at most 100 with the Lucca API."""
+        return min(self.page_size, LUCCA_API_PAGE_SIZE) if self.uses_oauth else self.page_size
 
 
 @attrs.frozen(kw_only=True)
@@ -141,6 +192,8 @@ class SyncSection:
     time_zone: str = "Europe/Paris"
     match_by: tuple[str, ...] = ()
     manager_fallback: Literal["nearest_ancestor", "empty"] = "nearest_ancestor"
+    mode: SyncMode = "full"
+    full_every: int = DEFAULT_FULL_EVERY
 
 
 SinkSection = DirectorySinkSection | SftpSinkSection
@@ -172,25 +225,77 @@ class Config:
         """Today in the tenant's time zone (``sync.time_zone``)."""
         return datetime.now(zoneinfo.ZoneInfo(self.sync.time_zone)).date()
 
-    def directory(self, environ: Mapping[str, str]) -> LuccaDirectory:
-        """The Lucca reader, with the API key read from ``environ``.
+    def credential(self, environ: Mapping[str, str]) -> ApiKey | ClientCredentials:
+        """The Lucca credential, its secrets read from ``environ``.
+
+        Returns:
+            An :class:`~lucca_sync.ApiKey` (legacy API) or :class:`~lucca_sync.ClientCredentials`
+            (Lucca API), as the file configures.
 
         Raises:
-            ConfigurationError: The key's environment variable is not set.
+            MissingSecretError: An environment variable it names is not set or empty.
+            ConfigurationError: A value read from the environment is invalid (never shown).
         """
         section = self.lucca
+        if not section.uses_oauth:
+            return ApiKey(credential_from_env(section, environ))
+        client_id = _from_env(section.client_id_env, "lucca.client_id_env", environ)
+        if section.client_secret is not None and section.allow_secret_in_file:
+            secret, secret_key = section.client_secret, "lucca.client_secret"
+        else:
+            secret = _from_env(section.client_secret_env, "lucca.client_secret_env", environ)
+            secret_key = f"lucca.client_secret_env ({section.client_secret_env})"
+        options: dict[str, Any] = {}
+        if section.scopes is not None:
+            options["scopes"] = section.scopes
+        if section.token_url is not None:
+            options["token_url"] = section.token_url
+        try:
+            return ClientCredentials(client_id, secret, **options)
+        except ConfigurationError as error:
+            where = {
+                "client_id": f"lucca.client_id_env ({section.client_id_env})",
+                "client_secret": secret_key,
+            }
+            problems = tuple(
+                f"{where.get(p.partition(':')[0], 'lucca')}: {p.partition(':')[2].strip()}"
+                for p in error.problems
+            )
+            raise ConfigurationError("; ".join(problems), problems) from None
+
+    def directory(self, environ: Mapping[str, str]) -> LuccaDirectory:
+        """The Lucca reader, with its credential read from ``environ``.
+
+        Raises:
+            MissingSecretError: A credential's environment variable is not set.
+            ConfigurationError: A credential read from the environment is invalid.
+        """
+        section = self.lucca
+        credential = self.credential(environ)
         return LuccaDirectory(
             section.base_url,
-            ApiKey(credential_from_env(section, environ)),
+            credential,
             timeout=section.timeout,
             retries=section.retries,
             page_size=section.page_size,
             requests_per_minute=section.requests_per_minute,
             time_zone=self.sync.time_zone,
+            custom_fields=section.custom_fields,
         )
 
-    def sink(self, environ: Mapping[str, str] = os.environ) -> ElevoSink:
-        """The Elevo sink the file describes (SFTP secrets read from ``environ``)."""
+    def sink(self, environ: Mapping[str, str] = os.environ, *, secrets: bool = True) -> ElevoSink:
+        """The Elevo sink the file describes (SFTP secrets read from ``environ``).
+
+        Args:
+            environ: Where the SFTP key passphrase is read from.
+            secrets: ``False`` builds the sink without reading the passphrase (to validate
+                the section; such a sink cannot log in with an encrypted key).
+
+        Raises:
+            MissingSecretError: The passphrase's environment variable is not set.
+            ConfigurationError: The section is invalid (e.g. the state folder is inside the
+                drop folder, or paramiko is missing for SFTP).
+        """
         section = self.sink_section
         adopt_from = None if section.adopt_from is None else self.resolve(section.adopt_from)
         if isinstance(section, DirectorySinkSection):
@@ -201,13 +306,13 @@ class Config:
                 adopt_from=adopt_from,
             )
         passphrase = None
-        if section.private_key_passphrase_env is not None:
-            passphrase = environ.get(section.private_key_passphrase_env)
-            if not passphrase:
-                raise ConfigurationError(
-                    f"sink.private_key_passphrase_env: the environment variable "
-                    f"{section.private_key_passphrase_env} is not set or empty"
-                )
+        if section.private_key_passphrase_env is not None and secrets:
+            passphrase = _from_env(
+                section.private_key_passphrase_env,
+                "sink.private_key_passphrase_env",
+                environ,
+                strip=False,
+            )
         return ElevoSink.over_sftp(
             section.host,
             port=section.port,
@@ -245,6 +350,8 @@ class Config:
             "on_excluded": self.rules_section.on_excluded,
             "match_by": self.sync.match_by,
             "manager_fallback": self.sync.manager_fallback,
+            "mode": self.sync.mode,
+            "full_every": self.sync.full_every,
         }
 
 
@@ -323,12 +430,20 @@ def _is_literal(kind: object) -> bool:
 
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+    def strict_strings(value: object, _: type) -> tuple[str, ...]:
+        # cattrs would turn "email" into ("e", "m", "a", "i", "l").
+        if not isinstance(value, list):
+            raise _ExpectedError(f"expected an array of strings, got {_describe(value)}")
+        return tuple(converter.structure(value, list[str]))
+
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(bool, _strict_bool)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(float, _strict_float)
     converter.register_structure_hook_func(_is_raw_table, _strict_dict)
     converter.register_structure_hook_factory(_is_literal, _literal_hook)
+    converter.register_structure_hook_func(lambda kind: kind == tuple[str, ...], strict_strings)
     return converter
 
 
@@ -386,35 +501,100 @@ _KEY_IN_FILE_REFUSAL = (
     "environment variable named by lucca.api_key_env (LUCCA_API_KEY by default) instead, "
     "or set lucca.allow_secret_in_file = true"
 )
+_CLIENT_KEY_IN_FILE_REFUSAL = (
+    "lucca.client_secret: a client secret written in the configuration file is refused; put "
+    "it in the environment variable named by lucca.client_secret_env instead, or set "
+    "lucca.allow_secret_in_file = true"
+)
 
 
-def _secret_in_file(lucca: object) -> bool:
-    """Whether an unparsable ``[lucca]`` table still holds a refused secret."""
-    return (
-        isinstance(lucca, dict)
-        and "api_key" in lucca
-        and lucca.get("allow_secret_in_file") is not True
-    )
+def _secrets_in_file(lucca: object) -> list[str]:
+    """The refusals for secrets an unparsable ``[lucca]`` table still holds."""
+    if not isinstance(lucca, dict) or lucca.get("allow_secret_in_file") is True:
+        return []
+    refusals = {"api_key": _KEY_IN_FILE_REFUSAL, "client_secret": _CLIENT_KEY_IN_FILE_REFUSAL}
+    return [refusal for key, refusal in refusals.items() if key in lucca]
 
 
-def _check_lucca(section: LuccaSection, problems: list[str]) -> None:
+def _check_url(section: LuccaSection, problems: list[str]) -> None:
     if section.url is None and section.subdomain is None:
         problems.append(
             "lucca.url: required — the tenant URL (https://acme.ilucca.net), "
             "or lucca.subdomain with environment and region"
         )
-    elif section.url is not None and section.subdomain is not None:
+        return
+    if section.url is not None and section.subdomain is not None:
         problems.append("lucca: give either url or subdomain, not both")
-    if section.url is not None and not re.match(r"https?://[^/\s]+", section.url):
-        problems.append("lucca.url: expected an absolute URL such as https://acme.ilucca.net")
+        return
     if section.subdomain is not None and not _SUBDOMAIN.fullmatch(section.subdomain):
         problems.append(
             "lucca.subdomain: expected the text before .ilucca.net (letters, digits, hyphens)"
         )
-    if not _ENV_NAME.fullmatch(section.api_key_env):
-        problems.append("lucca.api_key_env: expected an environment variable name")
+        return
+    # The reader's own rules (https, or http to a loopback host only), checked before any run.
+    try:
+        check_base_url(section.base_url)
+    except ConfigurationError as error:
+        key = "lucca.url" if section.url is not None else "lucca.subdomain"
+        problems.extend(
+            f"{key}: {problem.removeprefix('base_url:').strip()}" for problem in error.problems
+        )
+
+
+def _check_credentials(section: LuccaSection, problems: list[str]) -> None:
+    """One kind of credential, complete, with its secrets outside the file."""
+    api_key = [key for key in _API_KEY_KEYS if getattr(section, key) is not None]
+    oauth = [key for key in _OAUTH_KEYS if getattr(section, key) is not None]
+    if api_key and oauth:
+        problems.append(
+            "lucca: give either the API key (api_key_env) or the Lucca API client credentials "
+            "(client_id_env, client_secret_env), not both; found "
+            + ", ".join(f"lucca.{key}" for key in api_key + oauth)
+        )
+    names = ["api_key_env", "client_id_env", "client_secret_env"]
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            problems.append(f"lucca.{name}: expected an environment variable name")
     if section.api_key is not None and not section.allow_secret_in_file:
         problems.append(_KEY_IN_FILE_REFUSAL)
+    if section.client_secret is not None and not section.allow_secret_in_file:
+        problems.append(_CLIENT_KEY_IN_FILE_REFUSAL)
+    if not oauth or api_key:
+        return
+    if section.client_id_env is None:
+        problems.append(
+            "lucca.client_id_env: required with the Lucca API credentials — the name of the "
+            "environment variable holding the OAuth client id"
+        )
+    if section.client_secret_env is None and section.client_secret is None:
+        problems.append(
+            "lucca.client_secret_env: required with the Lucca API credentials — the name of "
+            "the environment variable holding the OAuth client secret"
+        )
+    if section.client_secret_env is not None and section.client_secret is not None:
+        problems.append("lucca: give either client_secret_env or client_secret, not both")
+    # The credential's own checks of scopes and token URL, with placeholder id and secret.
+    options: dict[str, Any] = {}
+    if section.scopes is not None:
+        options["scopes"] = section.scopes
+    if section.token_url is not None:
+        options["token_url"] = section.token_url
+    try:
+        ClientCredentials("placeholder-id", "placeholder-secret", **options)
+    except ConfigurationError as error:
+        problems.extend(f"lucca.{problem}" for problem in error.problems)
+    if section.custom_fields is not None and not all(
+        code.strip() for code in section.custom_fields
+    ):
+        problems.append(
+            "lucca.custom_fields: expected custom field codes such as 'e_skip_elevo_sync'"
+        )
+
+
+def _check_lucca(section: LuccaSection, problems: list[str]) -> None:
+    _check_url(section, problems)
+    _check_credentials(section, problems)
     if section.timeout <= 0:
         problems.append("lucca.timeout: expected a number of seconds greater than 0")
     if section.retries < 0:
@@ -438,13 +618,20 @@ def _check_sink(section: SinkSection, problems: list[str]) -> None:
             problems.append("sink.timeout: expected a number of seconds greater than 0")
 
 
-def _check_sync(section: SyncSection, problems: list[str]) -> None:
+def _check_sync(section: SyncSection, lucca: LuccaSection | None, problems: list[str]) -> None:
     try:
         zoneinfo.ZoneInfo(section.time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         problems.append(
             f"sync.time_zone: expected an IANA time zone such as 'Europe/Paris', "
             f"got {section.time_zone!r}"
+        )
+    if section.full_every < 1:
+        problems.append("sync.full_every: expected an integer of 1 or more")
+    if section.mode != "full" and lucca is not None and lucca.uses_oauth:
+        problems.append(
+            f"sync.mode: {section.mode!r} needs the legacy API key (lucca.api_key_env): the "
+            "Lucca API has no filter on modification dates, so it reads everyone; use 'full'"
         )
 
 
@@ -553,12 +740,12 @@ def config_from_dict(data: Mapping[str, object], *, path: Path) -> Config:
 
     if lucca is not None and "lucca" in data:
         _check_lucca(lucca, problems)
-    elif _secret_in_file(data.get("lucca")):
-        problems.append(_KEY_IN_FILE_REFUSAL)
+    else:
+        problems.extend(_secrets_in_file(data.get("lucca")))
     if sink is not None:
         _check_sink(sink, problems)
     if sync is not None:
-        _check_sync(sync, problems)
+        _check_sync(sync, lucca, problems)
 
     rules = None
     if rules_section is not None:
@@ -618,22 +805,32 @@ def _structure_sink_section(data: object, problems: list[str]) -> SinkSection | 
     return _structure(data, kind, "sink", problems)
 
 
+def _from_env(name: str | None, key: str, environ: Mapping[str, str], *, strip: bool = True) -> str:
+    """The value of the environment variable ``name`` (named by the file's ``key``).
+
+    Raises:
+        MissingSecretError: The variable is not set or empty (its value is never shown).
+    """
+    value = environ.get(name or "", "")
+    if strip:
+        value = value.strip()
+    if not value.strip():
+        raise MissingSecretError(
+            f"{key}: the environment variable {name} is not set or empty; export the secret in it",
+            problems=(f"{key}: environment variable {name} not set",),
+        )
+    return value
+
+
 def credential_from_env(section: LuccaSection, environ: Mapping[str, str]) -> str:
     """The API key: from the environment variable named in the file (or the file, if allowed).
 
     Raises:
-        ConfigurationError: The variable is not set or empty (its value is never shown).
+        MissingSecretError: The variable is not set or empty (its value is never shown).
     """
     if section.api_key is not None and section.allow_secret_in_file:
         return section.api_key
-    value = environ.get(section.api_key_env, "").strip()
-    if not value:
-        raise ConfigurationError(
-            f"lucca.api_key_env: the environment variable {section.api_key_env} is not set or "
-            "empty; export the Lucca API key in it",
-            problems=(f"lucca.api_key_env: environment variable {section.api_key_env} not set",),
-        )
-    return value
+    return _from_env(section.key_env, "lucca.api_key_env", environ)
 
 
 def secrets_to_hide(config_path: str | os.PathLike[str], environ: Mapping[str, str]) -> list[str]:
@@ -645,16 +842,18 @@ def secrets_to_hide(config_path: str | os.PathLike[str], environ: Mapping[str, s
         data = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []
-    names = ["LUCCA_API_KEY"]
+    names = [DEFAULT_API_KEY_ENV]
     found = []
     lucca, sink = data.get("lucca"), data.get("sink")
     if isinstance(lucca, dict):
-        if isinstance(lucca.get("api_key_env"), str):
-            names.append(lucca["api_key_env"])
-        if isinstance(lucca.get("api_key"), str):
-            found.append(lucca["api_key"])
+        names += [lucca[k] for k in ("api_key_env", "client_secret_env") if _is_str(lucca, k)]
+        found += [lucca[k] for k in ("api_key", "client_secret") if _is_str(lucca, k)]
     if isinstance(sink, dict) and isinstance(sink.get("private_key_passphrase_env"), str):
         names.append(sink["private_key_passphrase_env"])
     found += [environ[name] for name in names if environ.get(name, "").strip()]
     # Very short values would scrub innocent text; real secrets are long.
     return [value for value in found if len(value) >= 8]
+
+
+def _is_str(table: Mapping[str, object], key: str) -> bool:
+    return isinstance(table.get(key), str)

@@ -205,4 +205,11 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
         def close(self) -> None:
             sink.close()
 
+        # The Sink defaults keep no state: forward, or incremental runs would never start.
+        def load_sync_state(self) -> Mapping[str, object] | None:
+            return sink.load_sync_state()
+
+        def save_sync_state(self, state: Mapping[str, object]) -> None:
+            sink.save_sync_state(state)
+
     return _Counting()

@@ -24,9 +24,11 @@ import attrs
 import lucca_sync
 from lucca_sync import __version__
 from lucca_sync import rules as rules_module
-from lucca_sync._config import Config, load_config, secrets_to_hide
+from lucca_sync._config import Config, MissingSecretError, load_config, secrets_to_hide
 from lucca_sync._employee import Employee
-from lucca_sync._lucca import LuccaDirectory
+from lucca_sync._lucca import ClientCredentials, LuccaDirectory
+from lucca_sync._lucca._http import LuccaHttp
+from lucca_sync._lucca._lucca_api import API_VERSION, EMPLOYEES, MAX_LIMIT
 from lucca_sync._plan_model import Plan
 from lucca_sync._progress import Progress, ProgressSink, ProgressSource
 from lucca_sync._safety import Safety
@@ -59,7 +61,8 @@ exit codes:
   3  safety stop (the plan trips a safety limit; nothing was written)
 
 Secrets are read from environment variables named in the configuration file
-(lucca.api_key_env, LUCCA_API_KEY by default).
+(lucca.api_key_env, LUCCA_API_KEY by default; or lucca.client_id_env and
+lucca.client_secret_env for the Lucca API's OAuth client).
 """
 
 
@@ -249,10 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command(
         "check",
-        "validate the configuration and what the API key can see",
-        "Validate the configuration file. When the API key's environment variable is set, "
-        "send one request to Lucca and report what the key can see: former employees, future "
-        "hires, the HR-folder section holding the skip flag.",
+        "validate the configuration and what the credentials can see",
+        "Validate the configuration file, and build the Lucca reader and the sink as plan and "
+        "apply would. When the credential's environment variables are set, send one request "
+        "to Lucca and report what it can see: former employees, future hires and, with an "
+        "API key, the HR-folder section holding the skip flag.",
     )
     _config_option(check)
     check.set_defaults(handler=_cmd_check)
@@ -282,7 +286,7 @@ def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
     try:
         progress.configure(
             requests_per_minute=config.lucca.requests_per_minute,
-            page_size=config.lucca.page_size,
+            page_size=config.lucca.employees_per_request,
         )
         # The target's size is a cheap estimate of how many employees there are to read.
         progress.total = sum(1 for user in sink.users() if user.managed) or None
@@ -389,7 +393,8 @@ def _find_employee(
     """The employee, and the whole directory (the manager graph of graph-based rules)."""
     directory = config.directory(os.environ)
     progress.configure(
-        requests_per_minute=config.lucca.requests_per_minute, page_size=config.lucca.page_size
+        requests_per_minute=config.lucca.requests_per_minute,
+        page_size=config.lucca.employees_per_request,
     )
     pager = ProgressSource(directory, progress).list_employees(include_former=True, strict=False)
     employees = list(pager)
@@ -515,25 +520,56 @@ def _preview_text(data: Mapping[str, Any], *, on_excluded: str) -> str:
 
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
+    # Build what plan and apply build, so that check fails where they would (exit code 2):
+    # the sink (e.g. its state folder inside the drop folder) and the Lucca reader.
+    config.sink(os.environ, secrets=False).close()
+    section = config.lucca
+    api = "Lucca API (OAuth client credentials)" if section.uses_oauth else "legacy API (API key)"
     lines = [
         f"Configuration {args.config}: OK",
-        f"  Lucca:   {config.lucca.base_url}",
+        f"  Lucca:   {section.base_url}, {api}",
         f"  rules:   {', '.join(rules_module.rule_name(r) for r in config.rules) or '(none)'}"
         f" — excluded employees: {config.rules_section.on_excluded}",
         f"  mapping: {', '.join(sorted(config.mapping.fields))}",
         f"  sink:    {config.describe_sink()}",
+        f"  sync:    mode {config.sync.mode}"
+        + (
+            f", a full read every {config.sync.full_every} runs"
+            if config.sync.mode == "auto"
+            else ""
+        ),
     ]
-    data: dict[str, object] = {"config": str(args.config), "valid": True, "lucca": None}
+    data: dict[str, object] = {
+        "config": str(args.config),
+        "valid": True,
+        "api": "lucca-api" if section.uses_oauth else "v3",
+        "lucca": None,
+    }
+    passphrase_env = getattr(config.sink_section, "private_key_passphrase_env", None)
+    if passphrase_env is not None and not os.environ.get(passphrase_env, "").strip():
+        lines.append(f"  note:    the SFTP key passphrase variable {passphrase_env} is not set")
     try:
         directory = config.directory(os.environ)
-    except ConfigurationError as error:
+    except MissingSecretError as error:
+        # Only a secret absent from this environment is tolerated: the file itself is valid.
         lines += ["", f"Lucca not contacted: {error.problems[0]}"]
         console.say("\n".join(lines))
         console.report(data)
         return EXIT_OK
-    seen = _probe(config, directory)
+    if section.uses_oauth:
+        seen = _probe_lucca_api(config, os.environ)
+        lines += ["", *_lucca_api_lines(config, seen)]
+    else:
+        seen = _probe(config, directory)
+        lines += ["", *_api_key_lines(seen)]
     data["lucca"] = seen
-    lines += ["", f"Lucca: the API key works ({seen['requests']} request, first page)."]
+    console.say("\n".join(lines))
+    console.report(data)
+    return EXIT_OK
+
+
+def _api_key_lines(seen: Mapping[str, Any]) -> list[str]:
+    lines = [f"Lucca: the API key works ({seen['requests']} request, first page)."]
     lines.append(f"  employees on the first page: {seen['employees']}")
     lines.append(
         "  former employees: "
@@ -564,9 +600,7 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
         )
     if seen["malformed"]:
         lines.append(f"  malformed records on the first page: {seen['malformed']}")
-    console.say("\n".join(lines))
-    console.report(data)
-    return EXIT_OK
+    return lines
 
 
 def _probe(config: Config, directory: LuccaDirectory) -> dict[str, Any]:
@@ -584,6 +618,91 @@ def _probe(config: Config, directory: LuccaDirectory) -> dict[str, Any]:
         "flags": {flag.code: sum(1 for e in page if flag.present_in(e)) for flag in flags},
         "malformed": len(pager.errors),
     }
+
+
+def _probe_lucca_api(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
+    """One request (after the token): the first page of ``/lucca-api/employees``.
+
+    A full read joins several resources (departments, establishments, custom fields) before
+    its first employee; the check only asks for the employees' statuses, so it stays cheap.
+    """
+    section = config.lucca
+    credential = config.credential(environ)
+    assert isinstance(credential, ClientCredentials)  # noqa: S101 - uses_oauth was checked
+    http = LuccaHttp(
+        section.base_url,
+        credential,
+        timeout=section.timeout,
+        retries=section.retries,
+        requests_per_minute=section.requests_per_minute,
+        headers={"Api-Version": API_VERSION},
+    )
+    query = [("status", "active,upcoming,deactivated"), ("limit", str(MAX_LIMIT))]
+    reply = http.get_json(EMPLOYEES, query)
+    body = reply.body
+    items = body.get("items") if isinstance(body, dict) else None
+    statuses = [
+        item.get("status") if isinstance(item, dict) else None
+        for item in (items if isinstance(items, list) else [])
+    ]
+    return {
+        "requests": http.requests_made,
+        "client_id": credential.client_id,
+        "tokens": credential.tokens_issued,
+        "employees": len(statuses),
+        "former": statuses.count("deactivated"),
+        "upcoming": statuses.count("upcoming"),
+        "scopes": list(credential.scopes),
+        "deprecations": list(http.deprecations),
+    }
+
+
+def _lucca_api_lines(config: Config, seen: Mapping[str, Any]) -> list[str]:
+    section = config.lucca
+    lines = [
+        f"Lucca: the OAuth client {seen['client_id']!r} works ({seen['requests']} request, "
+        "first page of employees, after the token).",
+        f"  employees on the first page: {seen['employees']}",
+        "  former employees: "
+        + (
+            f"visible ({seen['former']} on the first page)"
+            if seen["former"]
+            else "none seen — if the company has leavers, check the client application's "
+            "business establishments, or they will never be suspended"
+        ),
+        "  future hires: "
+        + (
+            f"visible ({seen['upcoming']} on the first page)"
+            if seen["upcoming"]
+            else "none seen — if hires are planned, check the client's business establishments"
+        ),
+        f"  scopes requested: {' '.join(seen['scopes'])}",
+    ]
+    lines += [f"  WARNING: {notice}" for notice in seen["deprecations"]]
+    flags = [r.code for r in _walk(config.rules) if isinstance(r, rules_module.SkipFlag)]
+    lines += ["", "Not applicable to the Lucca API:"]
+    lines.append(
+        "  - the API key role's rights ('See former employees', 'See future employees', "
+        "HR-folder sections): the client's scopes and business establishments decide what "
+        "it sees"
+    )
+    if flags:
+        lines.append(
+            f"  - the check box {', '.join(flags)} is not checked here: custom fields come from "
+            "/lucca-api/employee-extensions (scope employee-extensions.readonly); "
+            "'lucca-sync preview' shows a ticked employee's decision"
+        )
+    lines.append(
+        "  - incremental reads (sync.mode 'incremental' or 'auto'): the API has no filter on "
+        "modification dates; every run reads everyone"
+    )
+    lines.append("  - Employee.login: always empty (the API has no login)")
+    if section.page_size > section.employees_per_request:
+        lines.append(
+            f"  - page_size {section.page_size}: the API sends at most "
+            f"{section.employees_per_request} employees per request"
+        )
+    return lines
 
 
 def _walk(rules: Sequence[object]) -> list[object]:
@@ -639,9 +758,15 @@ def _fail(error: BaseException, *, debug: bool, stderr: TextIO, secrets: Sequenc
         lines, message = [], _one_line(str(error)) or type(error).__name__
     elif isinstance(error, KeyboardInterrupt):
         lines, message = [], "interrupted"
+    elif isinstance(error, OSError) and error.strerror:
+        # The system's reason only: the file name could be anything.
+        lines, message = [], f"{type(error).__name__}: {error.strerror}"
+    elif debug:
+        lines, message = [], f"unexpected {type(error).__name__}: {_one_line(str(error))}"
     else:
-        hint = "" if debug else " (run again with --debug for the traceback)"
-        lines, message = [], f"unexpected {type(error).__name__}: {_one_line(str(error))}{hint}"
+        # The text of an exception lucca_sync did not make may quote HR data: not shown.
+        hint = " (run again with --debug for the details and the traceback)"
+        lines, message = [], f"unexpected {type(error).__name__}{hint}"
     text = "\n".join([*lines, f"{_PROG}: error: {message}"])
     for secret in secrets:
         text = text.replace(secret, "***")

@@ -9,7 +9,19 @@ Elevo publishes no API. :class:`ElevoSink` writes the complete users file Elevo 
 from __future__ import annotations
 
 from lucca_sync.elevo._csv import COLUMNS
-from lucca_sync.elevo._delivery import Delivery, DirectoryDelivery, SftpDelivery
+from lucca_sync.elevo._delivery import (
+    Delivery,
+    DirectoryDelivery,
+    SftpDelivery,
+    UncertainDeliveryError,
+)
 from lucca_sync.elevo._sink import ElevoSink
 
-__all__ = ["COLUMNS", "Delivery", "DirectoryDelivery", "ElevoSink", "SftpDelivery"]
+__all__ = [
+    "COLUMNS",
+    "Delivery",
+    "DirectoryDelivery",
+    "ElevoSink",
+    "SftpDelivery",
+    "UncertainDeliveryError",
+]

@@ -34,6 +34,8 @@ class Delivery(Protocol):
         """Publish ``data`` as ``filename``, atomically.
 
         Raises:
+            UncertainDeliveryError: The transfer broke where the file may have been published
+                anyway (the sink then delivers again at its next commit, whatever it holds).
             SinkError: Nothing was published (the previous file, if any, is untouched).
         """
 
@@ -69,6 +71,10 @@ class DirectoryDelivery:
                 "that the folder is writable and has free space. The previous file is untouched"
             ) from exc
         _log.info("delivered %s (%d bytes)", target, len(data))
+
+
+class UncertainDeliveryError(SinkError):
+    """The delivery failed at a point where the file may nevertheless have been published."""
 
 
 def require_paramiko() -> None:
@@ -214,6 +220,7 @@ class SftpDelivery:
         final = self._final(filename)
         staging = self.staging_dir or self.remote_dir
         temp = str(PurePosixPath(staging) / temp_name(filename))
+        renaming = False
         try:
             sftp = client.open_sftp()
             channel = sftp.get_channel()
@@ -231,6 +238,7 @@ class SftpDelivery:
                 size = sftp.stat(temp).st_size
                 if size != len(data):
                     raise OSError(f"uploaded {size} bytes of {len(data)}")
+                renaming = True
                 try:
                     sftp.posix_rename(temp, final)
                 except OSError:
@@ -245,6 +253,15 @@ class SftpDelivery:
                 raise
         except (paramiko.SSHException, OSError, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+            # A status from the server is an answer (the rename did not happen); a broken
+            # connection after the rename was sent is not: it may have happened.
+            lost = (paramiko.SSHException, EOFError, ConnectionError, TimeoutError)
+            if renaming and isinstance(exc, lost):
+                raise UncertainDeliveryError(
+                    f"uploading {self._where(final)} failed while renaming ({reason}): the "
+                    "server may or may not have published the new file; the next run delivers "
+                    "the recorded state again"
+                ) from exc
             raise SinkError(
                 f"uploading {self._where(final)} failed ({reason}); the previous file is "
                 "untouched. Check the remote folder exists and is writable, then run again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,7 +15,13 @@ import attrs
 from lucca_sync.elevo._atomic import write_atomic
 from lucca_sync.elevo._csv import KEY, MANAGER, FileRow, accepts_field, check_record, render
 from lucca_sync.elevo._csv import read_export as _read_export
-from lucca_sync.elevo._delivery import Delivery, DirectoryDelivery, SftpDelivery, require_paramiko
+from lucca_sync.elevo._delivery import (
+    Delivery,
+    DirectoryDelivery,
+    SftpDelivery,
+    UncertainDeliveryError,
+    require_paramiko,
+)
 from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
@@ -240,7 +247,7 @@ class ElevoSink(Sink):
     def begin(self) -> None:
         """Start a batch from the published snapshot (finishing an interrupted run's record)."""
         try:
-            if self._store.recover():
+            if self._store.recover() or self._store.unconfirmed():
                 self._force = True
         except OSError as exc:
             raise SinkError(
@@ -496,6 +503,14 @@ class ElevoSink(Sink):
             ) from exc
         try:
             self._delivery.deliver(self._filename, data)
+        except UncertainDeliveryError:
+            self._store.discard_pending()
+            # The server may hold the new file while the state keeps the previous one: the
+            # next commit delivers the recorded state's file even if nothing changed.
+            self._force = True
+            with contextlib.suppress(OSError):
+                self._store.mark_unconfirmed(snapshot.sha256)
+            raise
         except BaseException:
             self._store.discard_pending()
             raise
@@ -510,6 +525,8 @@ class ElevoSink(Sink):
                 self._store.folder,
                 exc.strerror,
             )
+        with contextlib.suppress(OSError):
+            self._store.clear_unconfirmed()
         self._published = dict(snapshot.users)
         self._published_sha256 = snapshot.sha256
         self._working = None

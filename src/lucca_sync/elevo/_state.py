@@ -31,6 +31,8 @@ FORMAT = "lucca_sync.elevo.state"
 VERSION = 1
 STATE_NAME = "elevo-state.json"
 PENDING_NAME = "elevo-state.pending.json"
+#: Present while a delivery may or may not have reached Elevo (the connection broke).
+UNCONFIRMED_NAME = "elevo-delivery.unconfirmed"
 
 _log = logging.getLogger("lucca_sync.elevo")
 
@@ -194,6 +196,28 @@ class StateStore:
         """The delivery failed: forget the snapshot that was not delivered."""
         with contextlib.suppress(FileNotFoundError):
             self.pending_path.unlink()
+
+    @property
+    def unconfirmed_path(self) -> Path:
+        """The marker of a delivery whose outcome is unknown."""
+        return self.folder / UNCONFIRMED_NAME
+
+    def mark_unconfirmed(self, sha256: str) -> None:
+        """A delivery failed midway: Elevo may hold that file even though it is not recorded.
+
+        The published state stays the previous one, and the next commit delivers its file
+        whatever it holds, so that Elevo ends up with the state lucca_sync records.
+        """
+        write_atomic(self.unconfirmed_path, f"{sha256}\n".encode(), mode=0o600)
+
+    def unconfirmed(self) -> bool:
+        """Whether the last delivery's outcome is unknown (see :meth:`mark_unconfirmed`)."""
+        return self.unconfirmed_path.exists()
+
+    def clear_unconfirmed(self) -> None:
+        """A delivery went through: the marker has served its purpose."""
+        with contextlib.suppress(FileNotFoundError):
+            self.unconfirmed_path.unlink()
 
 
 def now_iso() -> str:
