@@ -279,6 +279,17 @@ class TestApply:
         rows = csv_rows(config.parent / "drop" / "users.csv")
         assert {row["uniq_identifier"] for row in rows} == {c.key for c in plan.creates}
 
+    def test_apply_refuses_a_plan_file_without_the_reviewed_digest(
+        self, config: Path, key: dict[str, str], tmp_path: Path
+    ) -> None:
+        plan_file = tmp_path / "plan.json"
+        planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
+        assert planned.returncode == 0, planned.stderr
+        result = run_cli("apply", "--config", str(config), "--plan", str(plan_file), env=key)
+        assert result.returncode == 2
+        assert "--expect-digest" in last_line(result.stderr)
+        assert not (config.parent / "drop" / "users.csv").exists()
+
     def test_apply_refuses_a_plan_whose_digest_differs(
         self, config: Path, key: dict[str, str]
     ) -> None:

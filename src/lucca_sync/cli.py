@@ -235,8 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--expect-digest",
         metavar="DIGEST",
-        help="the digest of the reviewed plan (printed by 'plan'); required to apply a plan "
-        "that trips a safety limit",
+        help="the digest of the reviewed plan (printed by 'plan'); required with --plan",
     )
     apply.set_defaults(handler=_cmd_apply)
 
@@ -340,6 +339,13 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     if args.expect_digest is not None and args.plan is None:
         raise ConfigurationError("--expect-digest: only with --plan PLAN.json")
+    if args.plan is not None and args.expect_digest is None:
+        # A plan file is applied as reviewed or not at all: anyone can edit a file and
+        # recompute its digest, nobody can change the digest the reviewer wrote down.
+        raise ConfigurationError(
+            "--plan: give the reviewed plan's digest with --expect-digest (lucca-sync plan "
+            "prints it)"
+        )
     config = load_config(args.config)
     if args.plan is not None:
         try:
@@ -349,7 +355,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                 f"cannot read plan file {args.plan}: {exc.strerror or exc}"
             ) from exc
         plan = Plan.from_json(text)
-        if args.expect_digest is not None and plan.digest != args.expect_digest.strip().lower():
+        if plan.digest != args.expect_digest.strip().lower():
             raise PlanMismatchError(
                 f"plan file {args.plan} has digest {plan.digest}, not the reviewed "
                 f"{args.expect_digest}: nothing was applied; plan again and review it"
