@@ -38,3 +38,5 @@ def public_types(fake: FakeLucca) -> None:
     assert_type(make_lucca_user(id=1), dict[str, object])
     elevo: lucca_sync.Sink = ElevoSink.to_directory("drop")
     assert_type(elevo, lucca_sync.Sink)
+    oauth = lucca_sync.ClientCredentials("client", "secret", token_url=fake.token_url)
+    assert_type(lucca_sync.LuccaDirectory(fake.url, oauth).get_employee(1), lucca_sync.Employee)
