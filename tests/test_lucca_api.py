@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from lucca_sync import ApiKey, ClientCredentials, Employee, LuccaDirectory, Ref, plan
+from lucca_sync import ApiKey, ClientCredentials, Employee, LuccaDirectory, Ref, apply, plan
 from lucca_sync._lucca._lucca_api import LuccaApiReader, _Lookups
 from lucca_sync.exceptions import (
     BadRequestError,
@@ -92,6 +92,25 @@ class TestEquivalence:
         assert new.counts == old.counts
         assert [c.key for c in new.creates] == [c.key for c in old.creates]
         assert [e.employee_id for e in new.exclusions] == [e.employee_id for e in old.exclusions]
+
+
+class TestIncrementalModes:
+    """The Lucca API cannot filter on changes: "auto" reads everyone, "incremental" refuses."""
+
+    def test_auto_mode_falls_back_to_full_reads(self, company: FakeLucca) -> None:
+        sink = MemorySink()
+        directory = new_api(company)
+        apply(plan(directory, sink, mode="auto", today=TODAY), sink)
+        again = plan(directory, sink, mode="auto", today=TODAY)
+        assert again.is_empty
+        assert (again.stats.mode, again.stats.mode_reason) == (
+            "full",
+            "this source cannot read changes only",
+        )
+
+    def test_incremental_mode_is_a_configuration_error(self, company: FakeLucca) -> None:
+        with pytest.raises(ConfigurationError, match="ApiKey"):
+            plan(new_api(company), MemorySink(), mode="incremental", today=TODAY)
 
 
 class TestRequests:

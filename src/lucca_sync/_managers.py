@@ -91,8 +91,10 @@ def _walk(
             f"their manager is left empty"
         )
         return None
+    if manager_id is None or manager_id in synced:
+        return manager_id  # the usual case, without walking
     seen = {employee_id}
-    current = manager_id
+    current: int | None = manager_id
     while current is not None:
         if current in seen:
             warnings.append(

@@ -8,11 +8,11 @@ what is expected and never repeat the value (it is HR data).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["check_record", "check_value"]
+__all__ = ["check_record", "check_value", "value_check"]
 
 # Pragmatic address syntax: one "@", no whitespace, a dot in the domain, no dot at either end.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
@@ -68,6 +68,11 @@ _CHECKS = {
 }
 
 
+def value_check(key: str) -> Callable[[str], str | None] | None:
+    """The check of target ``key`` (None when unchecked): what is wrong with a value."""
+    return _CHECKS.get(key)
+
+
 def check_value(key: str, value: str) -> str | None:
     """What is wrong with ``value`` for target ``key`` (None when acceptable or unchecked)."""
     check = _CHECKS.get(key)
@@ -80,7 +85,10 @@ def check_record(record: Mapping[str, str | None], targets: Collection[str]) -> 
     Only checked when the mapping targets ``email`` or ``username``. Returns the field to blame
     and nothing else: ``"email"`` (or ``"username"`` when only that is targeted).
     """
-    logins = [key for key in ("email", "username") if key in targets]
-    if logins and all(record.get(key) is None for key in logins):
-        return logins[0]
-    return None
+    blamed = None
+    for key in ("email", "username"):
+        if key in targets:
+            if record.get(key) is not None:
+                return None
+            blamed = blamed or key
+    return blamed

@@ -7,6 +7,7 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TypeAlias
 
@@ -27,6 +28,7 @@ __all__ = [
     "SourceLike",
     "Template",
     "as_source",
+    "attribute_reader",
 ]
 
 ConstantValue: TypeAlias = str | int | float | bool | Decimal | date | datetime | time | None
@@ -157,6 +159,22 @@ class Path:
         if head in _MAPPINGS:
             return _walk(getattr(employee, head), rest, head)
         return _walk(employee.raw, self._segments, "")
+
+
+def attribute_reader(source: Source) -> Callable[[Employee], object] | None:
+    """A reader of ``source`` when it is a path to a typed attribute (``job_title``,
+    ``department.name``), which can neither fail nor have side effects; else ``None``."""
+    if not isinstance(source, Path):
+        return None
+    head, rest = source._segments[0], source._segments[1:]
+    if head in _SCALARS:
+        return attrgetter(head)
+    if head in _REFS:
+        name = rest[0]
+        return lambda employee: (
+            None if (ref := getattr(employee, head)) is None else getattr(ref, name)
+        )
+    return None
 
 
 def _check_constant(value: ConstantValue) -> ConstantValue:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from lucca_sync._employee import Employee
+from lucca_sync._gc import collector_paused
 from lucca_sync._incremental import (
     DEFAULT_FULL_EVERY,
     IncrementalSource,
@@ -150,29 +151,34 @@ def plan(
         mapping = FieldMapping.elevo_default()
     safety = Safety() if safety is None else safety
     day = _today(time_zone) if today is None else today
-    read, state, reason = _read(
-        source, sink, mode=mode, full_every=full_every, today=day, time_zone=time_zone
-    )
-    target = _target_users(sink)
-    planner = _Planner(
-        read=read,
-        target=target,
-        rules=tuple(rules),
-        mapping=mapping,
-        today=day,
-        key_field=sink.key_field,
-        manager_field=sink.manager_field,
-        on_excluded=on_excluded,
-        match_by=tuple(match_by),
-        manager_fallback=manager_fallback,
-    )
-    result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
-    logger.info(
-        "plan for %s: %s; digest %s",
-        day.isoformat(),
-        ", ".join(f"{count} {kind}" for kind, count in result.counts.items()),
-        result.digest[:12],
-    )
+    with collector_paused():  # a third of the CPU time at 100k employees, see _gc.py
+        read, state, reason = _read(
+            source, sink, mode=mode, full_every=full_every, today=day, time_zone=time_zone
+        )
+        target = _target_users(sink)
+        planner = _Planner(
+            read=read,
+            target=target,
+            rules=tuple(rules),
+            mapping=mapping,
+            today=day,
+            key_field=sink.key_field,
+            manager_field=sink.manager_field,
+            on_excluded=on_excluded,
+            match_by=tuple(match_by),
+            manager_fallback=manager_fallback,
+        )
+        result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
+        del read, planner  # the employees: free them before the digest is computed
+        # The digest costs about as much CPU as reading Lucca (docs/performance.md): it is
+        # computed here only for this line, else when first used (apply, to_json, summary).
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "plan for %s: %s; digest %s",
+                day.isoformat(),
+                ", ".join(f"{count} {kind}" for kind, count in result.counts.items()),
+                result.digest[:12],
+            )
     safety.check(result)
     return result
 
@@ -195,13 +201,14 @@ def _read(
     time_zone: str,
 ) -> tuple[SourceRead, SyncState | None, str]:
     """Read the source fully or incrementally; also the sync state to save after applying."""
-    if not isinstance(source, IncrementalSource):
+    if not isinstance(source, IncrementalSource) or not getattr(source, "reads_changes", True):
         if mode == "incremental":
             raise ConfigurationError(
-                "mode='incremental' needs a source that can read changes (a LuccaDirectory), "
-                f"not {type(source).__name__}"
+                "mode='incremental' needs a source that can read changes (a LuccaDirectory "
+                f"reading Lucca's v3 API with an ApiKey), not this {type(source).__name__}"
             )
-        return read_source(source), None, ""
+        why = "" if mode == "full" else "this source cannot read changes only"
+        return read_source(source), None, why
     # Taken before reading: a change made during the read is read again next time.
     watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
     before = getattr(source, "requests_made", None)
@@ -286,12 +293,12 @@ class _Planner:
         excludes, suspensions = self._retire(departed, exclusions)
         stats = self._stats(len(records), len(exclusions), mode_reason)
         # An incremental read holds the changes only: the population is Lucca's count.
-        population = self.read.population
-        employees_read = population
-        if population is None:
+        if self.read.population is None:
             # Leavers do not make a read look complete: they are exactly who it is not about.
             population = stats.employees_read - stats.employees_former
             employees_read = stats.employees_read
+        else:
+            population = employees_read = self.read.population
         hidden_flags = self._hidden_flags()
         violations = safety.violations(
             suspensions=len(suspensions),

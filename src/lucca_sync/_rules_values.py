@@ -115,6 +115,8 @@ def read_flag(value: object) -> bool | None:
     in any case. Not ticked: `MISSING`, ``null``, ``false``, ``0``, ``"false"``, ``"0"``,
     ``"no"``, ``"non"``, ``""``. Both after removing ``{id, value}`` wrappers.
     """
+    if value is MISSING or value is None:  # the usual case: no box, or an empty one
+        return False
     value = unwrap(value)
     if value is MISSING or value is None:
         return False

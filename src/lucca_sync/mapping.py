@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 import attrs
 import cattrs
 
 from lucca_sync._employee import Employee
-from lucca_sync._mapping_checks import check_record, check_value
+from lucca_sync._mapping_checks import check_record, check_value, value_check
 from lucca_sync._mapping_sources import (
     Coalesce,
     Computed,
@@ -41,6 +42,7 @@ from lucca_sync._mapping_sources import (
     SourceLike,
     Template,
     as_source,
+    attribute_reader,
 )
 from lucca_sync._mapping_transforms import (
     ENTRY_POINT_GROUP,
@@ -129,8 +131,13 @@ def _one_of(
     return validate
 
 
-@attrs.frozen(kw_only=True)
-class _Outcome:
+_PlainField: TypeAlias = tuple[
+    str, "Field", Callable[[Employee], object] | None, Callable[[str], str | None] | None
+]
+
+
+class _Outcome(NamedTuple):
+    # A tuple, not an attrs class: one is made per field and employee (see performance.md).
     value: str | None
     present: bool
     empty: bool
@@ -220,11 +227,11 @@ class Field:
         try:
             text = self._produce(key, employee)
         except MappingError as error:
-            return _Outcome(value=None, present=False, empty=False, error=error)
+            return _Outcome(None, False, False, error)
         empty = text is None or not text.strip()
         if empty:
             if self.on_empty == "leave":
-                return _Outcome(value=None, present=False, empty=True)
+                return _Outcome(None, False, True)
             text = self.default if self.on_empty == "default" else None
         if text is not None and (problem := check_value(key, text)) is not None:
             invalid = InvalidValueError(
@@ -233,8 +240,8 @@ class Field:
                 field=key,
                 value=text,
             )
-            return _Outcome(value=text, present=True, empty=empty, error=invalid)
-        return _Outcome(value=text, present=True, empty=empty)
+            return _Outcome(text, True, empty, invalid)
+        return _Outcome(text, True, empty)
 
 
 def _as_field(value: Field | SourceLike) -> Field:
@@ -320,6 +327,17 @@ class FieldMapping:
     """
 
     fields: Mapping[str, Field] = attrs.field(factory=dict, converter=_frozen_fields, hash=False)
+    # Per field: key, field, a reader of a typed attribute when the field is just that (no
+    # transforms), and the target's check of the key; see map().
+    _plain: tuple[_PlainField, ...] = attrs.field(init=False, repr=False, eq=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        plain = tuple(
+            (key, field, None if field.transforms else attribute_reader(field.source),
+             value_check(key))
+            for key, field in self.fields.items()
+        )  # fmt: skip
+        object.__setattr__(self, "_plain", plain)
 
     @classmethod
     def elevo_default(cls) -> FieldMapping:
@@ -415,25 +433,16 @@ class FieldMapping:
 
     def _outcomes(self, employee: Employee) -> dict[str, _Outcome]:
         manager = employee.manager_id
-        outcomes = {KEY_FIELD: _Outcome(value=str(employee.id), present=True, empty=False)}
+        outcomes = {KEY_FIELD: _Outcome(str(employee.id), True, False)}
         for key, field in self.fields.items():
             outcomes[key] = field._evaluate(key, employee)
         outcomes[MANAGER_FIELD] = _Outcome(
-            value=None if manager is None else str(manager), present=True, empty=manager is None
+            None if manager is None else str(manager), True, manager is None
         )
         record = {key: o.value for key, o in outcomes.items() if o.present}
         blamed = check_record(record, self.fields)
         if blamed is not None and outcomes[blamed].error is None:
-            other = "username" if blamed == "email" else "email"
-            outcomes[blamed] = attrs.evolve(
-                outcomes[blamed],
-                error=MappingError(
-                    f"employee {employee.id} has neither {blamed} nor {other}; Elevo needs one "
-                    f"to create a login (check the employee in Lucca or map {other})",
-                    employee_id=employee.id,
-                    field=blamed,
-                ),
-            )
+            outcomes[blamed] = outcomes[blamed]._replace(error=_no_login(employee, blamed))
         return outcomes
 
     def map(self, employee: Employee) -> dict[str, str | None]:
@@ -448,11 +457,47 @@ class FieldMapping:
                 (:class:`~lucca_sync.exceptions.InvalidValueError`), for this employee; the
                 first such field in mapping order is reported.
         """
-        outcomes = self._outcomes(employee)
-        for outcome in outcomes.values():
+        record, error = self._record(employee)
+        if error is not None:
+            try:
+                raise error
+            finally:
+                # The error's traceback holds this frame: without this, the frame and the
+                # error would form a cycle that only the garbage collector can free.
+                del error
+        return record
+
+    def _record(self, employee: Employee) -> tuple[dict[str, str | None], MappingError | None]:
+        """The record for ``employee``, and the error map() raises (the first in order)."""
+        # The same outcomes as explain(), without building them for the common case: a
+        # non-empty text read from a typed attribute (a sixth of plan()'s CPU time before).
+        record: dict[str, str | None] = {KEY_FIELD: str(employee.id)}
+        errors: dict[str, MappingError] = {}
+        for key, field, read, check in self._plain:
+            if read is not None:
+                value = read(employee)
+                if isinstance(value, date):  # as to_text() writes dates and datetimes
+                    value = value.isoformat()
+                if (
+                    isinstance(value, str)
+                    and value.strip()
+                    and (check is None or check(value) is None)
+                ):
+                    record[key] = value
+                    continue
+            outcome = field._evaluate(key, employee)
+            if outcome.present:
+                record[key] = outcome.value
             if outcome.error is not None:
-                raise outcome.error
-        return {key: o.value for key, o in outcomes.items() if o.present}
+                errors[key] = outcome.error
+        manager = employee.manager_id
+        record[MANAGER_FIELD] = None if manager is None else str(manager)
+        blamed = check_record(record, self.fields)
+        if blamed is not None and blamed not in errors:
+            errors[blamed] = _no_login(employee, blamed)
+        if errors:
+            return record, next(errors[key] for key in self.fields if key in errors)
+        return record, None
 
     def explain(self, employee: Employee) -> list[FieldExplanation]:
         """Explain every target key for ``employee``: source, transforms, value, policy, error.
@@ -478,6 +523,16 @@ class FieldMapping:
                 )
             )
         return explanations
+
+
+def _no_login(employee: Employee, blamed: str) -> MappingError:
+    other = "username" if blamed == "email" else "email"
+    return MappingError(
+        f"employee {employee.id} has neither {blamed} nor {other}; Elevo needs one "
+        f"to create a login (check the employee in Lucca or map {other})",
+        employee_id=employee.id,
+        field=blamed,
+    )
 
 
 def register_cattrs_hooks(converter: cattrs.BaseConverter) -> None:

@@ -191,6 +191,12 @@ class LuccaDirectory:
         return list(self._http.deprecations)
 
     @property
+    def reads_changes(self) -> bool:
+        """Whether incremental reads are possible: v3 filters on ``modifiedAt``; the Lucca API
+        (``ClientCredentials``) has no such filter, so every read there is a full one."""
+        return self._api is None
+
+    @property
     def seconds_waited(self) -> float:
         """Seconds this directory spent waiting: for the pacing window and before retries."""
         return self._http.seconds_waited
@@ -455,7 +461,13 @@ class EmployeePager:
                 yield None
                 return
             yield self._decode(
-                items=items, keys=keys, prefix=prefix, url=reply.url, today=today, seen=seen
+                items=items,
+                keys=keys,
+                prefix=prefix,
+                url=reply.url,
+                today=today,
+                seen=seen,
+                surrogate_free=reply.surrogate_free,
             )
             if len(items) < limit:
                 return
@@ -474,6 +486,7 @@ class EmployeePager:
         url: str,
         today: date,
         seen: set[RowKey],
+        surrogate_free: bool,
     ) -> list[Employee]:
         page: list[Employee] = []
         for index, (item, key) in enumerate(zip(items, keys, strict=True)):
@@ -482,7 +495,7 @@ class EmployeePager:
             seen.add(key)
             try:
                 employee = self._directory._decoder.employee(
-                    item, url=url, path=f"{prefix}[{index}]"
+                    item, url=url, path=f"{prefix}[{index}]", surrogate_free=surrogate_free
                 )
             except ResponseDecodeError as error:
                 if self._strict:

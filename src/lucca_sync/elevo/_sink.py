@@ -509,7 +509,7 @@ class ElevoSink(Sink):
             # next commit delivers the recorded state's file even if nothing changed.
             self._force = True
             with contextlib.suppress(OSError):
-                self._store.mark_unconfirmed(snapshot.sha256)
+                self._store.mark_unconfirmed(snapshot.sha256 or "")
             raise
         except BaseException:
             self._store.discard_pending()
