@@ -528,7 +528,13 @@ class TestPlanValue:
 
     @pytest.mark.parametrize(
         "text",
-        ["not json", "[]", '{"format": "other"}', '{"format": "lucca_sync.plan", "version": 99}'],
+        [
+            "not json",
+            "[]",
+            '{"format": "other"}',
+            '{"format": "lucca_sync.plan", "version": 99}',
+            "[" * 100_000 + "]" * 100_000,
+        ],
     )
     def test_a_file_that_is_not_a_plan_is_a_configuration_error(self, text: str) -> None:
         with pytest.raises(ConfigurationError):

@@ -351,7 +351,7 @@ class Plan:
         """
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise ConfigurationError(f"plan file: not JSON ({exc})") from exc
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ConfigurationError(f"plan file: not a lucca_sync plan (no format {_FORMAT!r})")
