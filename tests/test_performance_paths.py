@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import gc
 import json
+import weakref
 from datetime import date
 from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
 
-from lucca_sync import Employee
+from lucca_sync import Employee, plan
 from lucca_sync._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._v3 import V3Decoder
 from lucca_sync.exceptions import MappingError
 from lucca_sync.mapping import FieldMapping
-from lucca_sync.testing import generate_company, make_lucca_user
+from lucca_sync.testing import MemorySink, generate_company, make_lucca_user
 
 TODAY = date(2025, 3, 10)
 DECODER = V3Decoder(ZoneInfo("Europe/Paris"))
@@ -128,3 +129,76 @@ class TestCollectorPaused:
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+class TestSharedValues:
+    """Departments, establishments and contract dates are decoded once and shared."""
+
+    def test_equal_references_and_dates_are_one_object_with_the_converters_value(self) -> None:
+        decoder = V3Decoder(ZoneInfo("Europe/Paris"))
+        fields: dict[str, object] = {
+            "department": {"id": 4, "name": "R&D"},
+            "legalEntity": {"id": 9, "name": "Lucca SAS"},
+            "dtContractStart": "2021-09-01T00:00:00",
+        }
+        first, second = (
+            decoder.employee(
+                {**make_lucca_user(id=user_id), **fields}, url="u", path="p", surrogate_free=True
+            )
+            for user_id in (1, 2)
+        )
+        general = _decode({**make_lucca_user(id=1), **fields}, fast=False)
+        assert first.department is second.department
+        assert first.legal_entity is second.legal_entity
+        assert first.contract_start is second.contract_start
+        assert (first.department, first.legal_entity, first.contract_start) == (
+            general.department,
+            general.legal_entity,
+            general.contract_start,
+        )
+
+    def test_a_date_that_is_not_text_still_goes_to_the_converter(self) -> None:
+        user = {**make_lucca_user(id=3), "dtContractStart": 20210901}
+        with pytest.raises(Exception, match=r"dtContractStart") as fast:
+            _decode(user, fast=True)
+        with pytest.raises(Exception, match=r"dtContractStart") as general:
+            _decode(user, fast=False)
+        assert str(fast.value) == str(general.value)
+
+
+class TestEmployeesReleased:
+    """The planner drops each employee once classified, with the same plan."""
+
+    def test_earlier_employees_are_freed_while_later_ones_are_classified(self) -> None:
+        users = generate_company(40, seed=5, today=TODAY)
+        seen: list[weakref.ref[Employee]] = []
+        alive_at_last: list[int] = []
+
+        def watch(employee: Employee) -> str | None:
+            seen.append(weakref.ref(employee))
+            alive_at_last[:] = [len([ref for ref in seen[:-1] if ref() is not None])]
+            return None
+
+        def employees() -> list[Employee]:
+            return [_decode(user, fast=True) for user in json.loads(json.dumps(users))]
+
+        watched = plan(iter(employees()), MemorySink(), rules=(watch,), today=TODAY)
+        assert len(seen) > 30
+        assert alive_at_last == [0]
+        same = plan(employees(), MemorySink(), rules=(watch,), today=TODAY)
+        assert watched.digest == same.digest
+
+    @pytest.mark.parametrize(("ticked_at", "warned"), [(None, True), (0, False), (-1, False)])
+    def test_a_check_box_seen_on_any_employee_is_not_hidden(
+        self, ticked_at: int | None, warned: bool
+    ) -> None:
+        employees = [
+            Employee(id=i, first_name="A", last_name="B", email=f"a{i}@example.com")
+            for i in range(1, 6)
+        ]
+        if ticked_at is not None:
+            employees[ticked_at] = attrs.evolve(
+                employees[ticked_at], extended_data={"e_skip_elevo_sync": False}
+            )
+        made = plan(employees, MemorySink(), today=TODAY)
+        assert any("appears on no employee" in w for w in made.warnings) is warned

@@ -54,9 +54,13 @@ def resolve_managers(
     warnings: list[str] = []
     managers: dict[int, int | None] = {}
     for employee_id in sorted(references):
+        manager_id = references[employee_id]
+        if manager_id is None or (manager_id in synced and manager_id != employee_id):
+            managers[employee_id] = manager_id  # the usual case, without walking
+            continue
         managers[employee_id] = _walk(
             employee_id,
-            references[employee_id],
+            manager_id,
             hierarchy=hierarchy,
             synced=synced,
             fallback=fallback,

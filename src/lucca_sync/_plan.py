@@ -156,8 +156,13 @@ def plan(
             source, sink, mode=mode, full_every=full_every, today=day, time_zone=time_zone
         )
         target = _target_users(sink)
+        # The planner takes the employees over and drops each one once classified: with its
+        # raw JSON, an employee is most of a plan's memory (docs/performance.md).
+        employees = list(read.employees)
+        read = attrs.evolve(read, employees=())
         planner = _Planner(
             read=read,
+            employees=employees,
             target=target,
             rules=tuple(rules),
             mapping=mapping,
@@ -168,8 +173,9 @@ def plan(
             match_by=tuple(match_by),
             manager_fallback=manager_fallback,
         )
+        del employees
         result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
-        del read, planner  # the employees: free them before the digest is computed
+        del read, planner  # free what is left before the digest is computed
         # The digest costs about as much CPU as reading Lucca (docs/performance.md): it is
         # computed here only for this line, else when first used (apply, to_json, summary).
         if logger.isEnabledFor(logging.INFO):
@@ -252,15 +258,20 @@ def _is_live(user: TargetUser | None) -> bool:
     return user is not None and user.managed and not user.suspended
 
 
-@attrs.define
+@attrs.frozen
 class _Match:
     user: TargetUser | None  # None: create
     adopted_by: str | None = None  # the key that found an unmanaged user to adopt
 
 
+_CREATE = _Match(None)  # shared by every employee the target does not hold yet
+
+
 @attrs.define
 class _Planner:
-    read: SourceRead
+    read: SourceRead  # without its employees: see ``employees``
+    # The employees read, emptied by _classify as it goes.
+    employees: list[Employee]
     target: dict[str, TargetUser]
     rules: tuple[ExclusionRule, ...]
     mapping: RecordMapping
@@ -276,14 +287,19 @@ class _Planner:
     hierarchy: Mapping[int, int | None] = attrs.field(factory=dict)
     # Incremental reads: manager changes of target users that were not re-read.
     manager_updates: list[Update] = attrs.field(factory=list)
+    # The ids of the employees read, in id order.
+    read_ids: list[int] = attrs.field(factory=list)
+    # Skip-flag rules whose check box no employee read carries (see _hidden_flags).
+    hidden: list[SkipFlag] = attrs.field(factory=list)
 
     def build(self, safety: Safety, *, mode_reason: str = "") -> Plan:
         self.errors.extend(self.read.errors)
         self.warnings.extend(self.read.warnings)
+        self.read_ids = [employee.id for employee in self.employees]
         self.hierarchy = (
             self.read.hierarchy
             if self.read.hierarchy is not None
-            else {employee.id: employee.manager_id for employee in self.read.employees}
+            else {employee.id: employee.manager_id for employee in self.employees}
         )
         departed, exclusions, records = self._classify()
         matches = self._match(records)
@@ -291,7 +307,7 @@ class _Planner:
         depth = self._resolve_managers(records)
         creates, updates, reactivations = self._diff(records, matches, depth)
         excludes, suspensions = self._retire(departed, exclusions)
-        stats = self._stats(len(records), len(exclusions), mode_reason)
+        stats = self._stats(len(departed), len(records), len(exclusions), mode_reason)
         # An incremental read holds the changes only: the population is Lucca's count.
         if self.read.population is None:
             # Leavers do not make a read look complete: they are exactly who it is not about.
@@ -339,14 +355,9 @@ class _Planner:
         An unticked box and a key without rights on its HR-folder section look alike; when
         the box appears nowhere, say so (and the safety net stops excluded users returning).
         """
-        if self.read.partial or not self.read.employees:
+        if self.read.partial or not self.read_ids:
             return []
-        hidden = [
-            rule.code
-            for rule in self.rules
-            if isinstance(rule, SkipFlag)
-            and not any(rule.present_in(employee) for employee in self.read.employees)
-        ]
+        hidden = [rule.code for rule in self.hidden]
         self.warnings.extend(
             f"check box {code} appears on no employee: either nobody has it ticked, or the API "
             f"key cannot see its HR-folder section (run lucca-sync check)"
@@ -358,14 +369,24 @@ class _Planner:
 
     def _classify(
         self,
-    ) -> tuple[dict[int, Employee], list[Exclusion], dict[int, dict[str, str | None]]]:
+    ) -> tuple[dict[int, date | None], list[Exclusion], dict[int, dict[str, str | None]]]:
+        """Departures (id -> contract end), exclusions and mapped records, in id order.
+
+        Each employee is dropped once classified (``self.employees`` ends empty).
+        """
         context = RuleContext(today=self.today, managers=self.hierarchy)
-        departed: dict[int, Employee] = {}
+        departed: dict[int, date | None] = {}
         exclusions: list[Exclusion] = []
         records: dict[int, dict[str, str | None]] = {}
-        for employee in self.read.employees:
+        hidden = [rule for rule in self.rules if isinstance(rule, SkipFlag)]
+        pending = self.employees
+        pending.reverse()  # popped from the end, in id order
+        while pending:
+            employee = pending.pop()
+            if hidden:
+                hidden = [rule for rule in hidden if not rule.present_in(employee)]
             if employee.status(self.today) == "former":
-                departed[employee.id] = employee
+                departed[employee.id] = employee.contract_end
                 continue
             try:
                 exclusion = decide(self.rules, employee, context)
@@ -382,8 +403,8 @@ class _Planner:
             except MappingError as exc:
                 self.errors.append(PlanError("mapping", str(exc), employee.id, exc.field))
                 continue
-            key = record.setdefault(self.key_field, str(employee.id))
-            if key != str(employee.id):
+            employee_key = str(employee.id)
+            if record.setdefault(self.key_field, employee_key) != employee_key:
                 self.errors.append(
                     PlanError(
                         "mapping",
@@ -395,6 +416,7 @@ class _Planner:
                 )
                 continue
             records[employee.id] = record
+        self.hidden = hidden
         return departed, exclusions, records
 
     # -- 3. match ------------------------------------------------------------------------------
@@ -476,7 +498,7 @@ class _Planner:
                     )
                 )
                 return None
-        return _Match(None)
+        return _CREATE
 
     def _adopt(self, employee_id: int, user: TargetUser, field: str) -> _Match | None:
         if user.suspended:
@@ -506,11 +528,13 @@ class _Planner:
             for error in self.errors
             if error.employee_id is not None and _is_live(self.target.get(str(error.employee_id)))
         }
-        references = {
-            employee_id: _as_id(record.get(field))
-            for employee_id, record in records.items()
-            if field in record and (record[field] is None or _as_id(record[field]) is not None)
-        }
+        references: dict[int, int | None] = {}
+        for employee_id, record in records.items():
+            if field in record:
+                value = record[field]
+                manager_id = _as_id(value)
+                if value is None or manager_id is not None:
+                    references[employee_id] = manager_id
         unchanged = self._unchanged() if self.read.partial else {}
         for employee_id in unchanged:
             if employee_id in self.hierarchy:
@@ -535,7 +559,7 @@ class _Planner:
 
     def _unchanged(self) -> dict[int, TargetUser]:
         """Incremental reads: the active, in-scope target users that were not re-read."""
-        read = {employee.id for employee in self.read.employees}
+        read = set(self.read_ids)
         with_error = {error.employee_id for error in self.errors}
         unchanged: dict[int, TargetUser] = {}
         for key, user in self.target.items():
@@ -593,7 +617,7 @@ class _Planner:
         return creates, updates, reactivations
 
     def _retire(
-        self, departed: Mapping[int, Employee], exclusions: Sequence[Exclusion]
+        self, departed: Mapping[int, date | None], exclusions: Sequence[Exclusion]
     ) -> tuple[list[Exclude], list[Suspend]]:
         excludes: list[Exclude] = []
         suspensions: list[Suspend] = []
@@ -610,12 +634,12 @@ class _Planner:
                 excludes.append(
                     Exclude(user.key, exclusion.employee_id, exclusion.rule, exclusion.reason)
                 )
-        for employee_id, employee in departed.items():
+        for employee_id, contract_end in departed.items():
             user = self.target.get(str(employee_id))
-            if user is not None and _is_live(user) and employee.contract_end is not None:
-                reason = f"{CONTRACT_ENDED} {employee.contract_end.isoformat()}"
+            if user is not None and _is_live(user) and contract_end is not None:
+                reason = f"{CONTRACT_ENDED} {contract_end.isoformat()}"
                 suspensions.append(Suspend(user.key, employee_id, reason))
-        seen = {str(employee.id) for employee in self.read.employees}
+        seen = {str(employee_id) for employee_id in self.read_ids}
         with_error = {str(e.employee_id) for e in self.errors if e.employee_id is not None}
         # After an incremental read, absent means unchanged: departures come from the read.
         for key, user in () if self.read.partial else self.target.items():
@@ -631,13 +655,11 @@ class _Planner:
             suspensions = []
         return excludes, suspensions
 
-    def _stats(self, kept: int, excluded: int, mode_reason: str) -> PlanStats:
+    def _stats(self, former: int, kept: int, excluded: int, mode_reason: str) -> PlanStats:
         read_errors = sum(1 for error in self.errors if error.stage == "read")
         return PlanStats(
-            employees_read=len(self.read.employees) + read_errors,
-            employees_former=sum(
-                1 for e in self.read.employees if e.status(self.today) == "former"
-            ),
+            employees_read=len(self.read_ids) + read_errors,
+            employees_former=former,
             employees_kept=kept,
             employees_excluded=excluded,
             target_users=len(self.target),

@@ -57,8 +57,9 @@ _COPIED: Final = tuple(
     name for name in _WIRE_NAMES.values() if name not in {"managerId", "modifiedAt", "raw"}
 )
 
-#: How a row is recognised across pages: its id when readable, else its whole JSON.
-RowKey = tuple[str, object]
+#: How a row is recognised across pages: its id when readable (a plain int: one is kept per
+#: employee read), else its whole JSON.
+RowKey = int | tuple[str, str]
 
 
 class _WireError(ValueError):
@@ -145,6 +146,10 @@ class V3Decoder:
     def __init__(self, zone: tzinfo) -> None:
         self._converter = _converter(zone)
         self._to_datetime = _datetime_hook(zone)
+        # Values that repeat across employees (departments, establishments, contract dates)
+        # are decoded once and shared: less time and memory per employee.
+        self._refs: dict[tuple[int, str], Ref] = {}
+        self._dates: dict[str, date] = {}
 
     def items(self, body: object, *, url: str) -> tuple[str, list[object]]:
         """The user objects of a list page and the JSON path they sit at.
@@ -248,7 +253,7 @@ class V3Decoder:
             if type(manager) is not dict or type(manager.get("id")) is not int:
                 return None
             manager = manager["id"]
-        department, legal_entity = _ref(get("department")), _ref(get("legalEntity"))
+        department, legal_entity = self._ref(get("department")), self._ref(get("legalEntity"))
         if department is False or legal_entity is False:
             return None
         modified = get("modifiedAt")
@@ -257,11 +262,11 @@ class V3Decoder:
         extended = get("extendedData")
         if extended is not None and type(extended) is not dict:
             return None
-        start, end, to_datetime = get("dtContractStart"), get("dtContractEnd"), self._to_datetime
+        start, end = get("dtContractStart"), get("dtContractEnd")
         try:
-            contract_start = None if start is None else to_datetime(start, date).date()
-            contract_end = None if end is None else to_datetime(end, date).date()
-            modified_at = None if modified is None else to_datetime(modified, datetime)
+            contract_start = None if start is None else self._date(start)
+            contract_end = None if end is None else self._date(end)
+            modified_at = None if modified is None else self._to_datetime(modified, datetime)
         except _WireError:
             return None
         custom: dict[str, object] = {}
@@ -271,38 +276,40 @@ class V3Decoder:
                 if value is not None:
                     custom[code] = value
         email, login, employee_number, job_title = texts
+        extended_data = MappingProxyType(custom) if custom else _NO_CUSTOM_FIELDS
+        raw = MappingProxyType(item)  # the decoded JSON belongs to this read: shared, not copied
+        # Positional, in Employee's field order: keywords cost a third of the call (0.05 s for
+        # 100,000 employees); the tests compare every attribute with the converter's result.
         return Employee(
-            id=employee_id,
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
-            login=login,
-            employee_number=employee_number,
-            job_title=job_title,
-            manager_id=manager,
-            department=department,
-            legal_entity=legal_entity,
-            contract_start=contract_start,
-            contract_end=contract_end,
-            modified_at=modified_at,
-            extended_data=MappingProxyType(custom) if custom else _NO_CUSTOM_FIELDS,
-            # The decoded JSON belongs to this read: shared, not copied.
-            raw=MappingProxyType(item),
-        )
+            employee_id, first_name, last_name, email, login, employee_number, job_title,
+            manager, department, legal_entity, contract_start, contract_end, modified_at,
+            extended_data, raw,
+        )  # fmt: skip
+
+    def _ref(self, value: object) -> Ref | Literal[False] | None:
+        """A well-formed ``{id, name}`` reference (shared) or null; ``False`` for anything else."""
+        if value is None:
+            return None
+        if type(value) is dict:
+            ref_id, name = value.get("id"), value.get("name")
+            if type(ref_id) is int and type(name) is str:
+                ref = self._refs.get((ref_id, name))
+                if ref is None:
+                    ref = self._refs[ref_id, name] = Ref(ref_id, name)
+                return ref
+        return False
+
+    def _date(self, value: object) -> date:
+        """A contract date (shared); raises _WireError as the converter's hook does."""
+        if type(value) is not str:
+            return self._to_datetime(value, date).date()  # raises: not a string
+        day = self._dates.get(value)
+        if day is None:
+            day = self._dates[value] = self._to_datetime(value, date).date()
+        return day
 
 
 _NO_CUSTOM_FIELDS: Final[Mapping[str, object]] = MappingProxyType({})
-
-
-def _ref(value: object) -> Ref | Literal[False] | None:
-    """A well-formed ``{id, name}`` reference or null; ``False`` for anything else."""
-    if value is None:
-        return None
-    if type(value) is dict:
-        ref_id, name = value.get("id"), value.get("name")
-        if type(ref_id) is int and type(name) is str:
-            return Ref(ref_id, name)
-    return False
 
 
 def _lone_surrogate(value: object, path: str = "") -> str | None:
@@ -346,7 +353,7 @@ def row_key(item: object) -> RowKey:
     """Identity of a row across pages: its id, or its whole JSON when the id is unreadable."""
     employee_id = readable_id(item)
     if employee_id is not None:
-        return ("id", employee_id)
+        return employee_id
     try:
         return ("json", json.dumps(item, sort_keys=True, default=repr))
     except (TypeError, ValueError, RecursionError):
