@@ -28,12 +28,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 from cattrs import Converter
-from cattrs.errors import BaseValidationError, ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
 from lucca_sync._employee import Employee, Ref
 from lucca_sync._lucca._http import LuccaHttp, Reply
 from lucca_sync._lucca._v3 import unwrap
+from lucca_sync._lucca._wire import WireError, explain, json_type
 from lucca_sync.exceptions import PermissionDeniedError, ResponseDecodeError
 
 if TYPE_CHECKING:
@@ -58,12 +58,6 @@ ESTABLISHMENTS: Final = "/lucca-api/business-establishments"
 #: is filtered again client-side, so a server ignoring them still gives the right result.
 EXTENSIONS: Final = "/lucca-api/employee-extensions"
 _MAX_DIGITS: Final = 18
-
-
-class _WireError(ValueError):
-    def __init__(self, message: str, path: str = "") -> None:
-        self.path = path
-        super().__init__(message)
 
 
 # -- wire types (only what Employee needs; unknown members are ignored) ------------------------
@@ -132,7 +126,7 @@ def _camel(name: str) -> str:
 
 def _strict_str(value: object, _type: object) -> str:
     if not isinstance(value, str):
-        raise _WireError(f"expected a string, got {_json_type(value)}")
+        raise WireError(f"expected a string, got {json_type(value)}")
     return value
 
 
@@ -145,7 +139,7 @@ def _converter(zone: tzinfo) -> Converter:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise _WireError(f"expected an ISO date-time, got {len(text)} characters") from None
+            raise WireError(f"expected an ISO date-time, got {len(text)} characters") from None
         # UTC ("Z") in this API; handed out as naive tenant-local time like the v3 reader.
         return parsed.astimezone(zone).replace(tzinfo=None) if parsed.tzinfo else parsed
 
@@ -154,7 +148,7 @@ def _converter(zone: tzinfo) -> Converter:
         try:
             return date.fromisoformat(text)
         except ValueError:
-            raise _WireError("expected a YYYY-MM-DD date") from None
+            raise WireError("expected a YYYY-MM-DD date") from None
 
     converter.register_structure_hook(datetime, to_datetime)
     converter.register_structure_hook(date, to_date)
@@ -173,44 +167,12 @@ def numeric_id(value: str, path: str) -> int:
     """An id of the Lucca API (a string) as the integer :class:`Employee` uses.
 
     Raises:
-        _WireError: The id is not a string of ASCII digits.
+        WireError: The id is not a string of ASCII digits.
     """
     if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS):
         shown = value if len(value) <= 40 else value[:39] + "…"
-        raise _WireError(f"expected a numeric id, got {shown!r}", path)
+        raise WireError(f"expected a numeric id, got {shown!r}", path)
     return int(value)
-
-
-def _explain(exc: BaseException) -> tuple[str, str]:
-    parts: list[str] = []
-    while isinstance(exc, BaseValidationError):
-        if isinstance(exc, ClassValidationError):
-            with_notes, others = exc.group_exceptions()
-            if with_notes:
-                exc, note = with_notes[0]
-                parts.append(_camel(note.name))
-                continue
-            exc = others[0]
-        else:
-            exc = exc.exceptions[0]
-    path = ".".join(parts)
-    if isinstance(exc, _WireError):
-        return ".".join(p for p in (path, exc.path) if p), str(exc)
-    if isinstance(exc, KeyError):
-        return path, "missing"
-    return path, f"unexpected value ({type(exc).__name__})"
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 @attrs.frozen
@@ -512,7 +474,7 @@ class LuccaApiReader:
                 raw=cast(dict[str, object], item),
             )
         except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
-            relative, reason = _explain(exc)
+            relative, reason = explain(exc, rename=_camel)
             where = ".".join(part for part in (path, relative) if part)
             who = f"employee {raw_id}" if isinstance(raw_id, str) else "an employee without an id"
             raise ResponseDecodeError(
@@ -524,18 +486,18 @@ class LuccaApiReader:
 
     def _part(self, found: Mapping[str, object], ref_id: str, cls: type[_T], field: str) -> _T:
         if ref_id not in found:
-            raise _WireError(f"the referenced resource {ref_id!r} was not returned", field)
+            raise WireError(f"the referenced resource {ref_id!r} was not returned", field)
         try:
             return self._converter.structure(found[ref_id], cls)
         except Exception as exc:
-            relative, reason = _explain(exc)
-            raise _WireError(reason, ".".join(p for p in (field, relative) if p)) from None
+            relative, reason = explain(exc, rename=_camel)
+            raise WireError(reason, ".".join(p for p in (field, relative) if p)) from None
 
     def _structure(self, item: object, cls: type[_T], url: str, where: str) -> _T:
         try:
             return self._converter.structure(item, cls)
         except Exception as exc:  # a lookup resource: the whole read cannot be trusted
-            relative, reason = _explain(exc)
+            relative, reason = explain(exc, rename=_camel)
             path = ".".join(p for p in (where, relative) if p)
             raise ResponseDecodeError(
                 f"cannot read {urlsplit(url).path}: {path}: {reason}", url=url, path=path
@@ -577,7 +539,7 @@ def _employee_id(raw_id: object) -> object:
 def _named_ref(ref_id: str, names: Mapping[str, str], field: str) -> Ref:
     number = numeric_id(ref_id, f"{field}.id")
     if ref_id not in names:
-        raise _WireError(f"{ref_id!r} is not among the resources listed by the API", field)
+        raise WireError(f"{ref_id!r} is not among the resources listed by the API", field)
     return Ref(id=number, name=names[ref_id])
 
 
@@ -627,7 +589,7 @@ def _dictionary(embedded: Mapping[str, object], name: str, url: str) -> Mapping[
 def _envelope_error(url: str, path: str, expected: str, found: object) -> ResponseDecodeError:
     return ResponseDecodeError(
         f"unexpected response shape from {url}: {path or 'body'}: expected {expected}, got "
-        f"{_json_type(found)}; is the URL a Lucca tenant?",
+        f"{json_type(found)}; is the URL a Lucca tenant?",
         url=url,
         path=path,
     )

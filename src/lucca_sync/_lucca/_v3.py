@@ -19,11 +19,11 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from cattrs import Converter
-from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
 from lucca_sync._employee import Employee, Ref
 from lucca_sync._lucca._http import is_int
+from lucca_sync._lucca._wire import WireError, explain, json_type
 from lucca_sync.exceptions import ResponseDecodeError
 
 __all__ = ["USER_FIELDS", "RowKey", "V3Decoder"]
@@ -62,39 +62,31 @@ _COPIED: Final = tuple(
 RowKey = int | tuple[str, str]
 
 
-class _WireError(ValueError):
-    """A value has the wrong shape; ``path`` is relative to the user object."""
-
-    def __init__(self, message: str, path: str = "") -> None:
-        self.path = path
-        super().__init__(message)
-
-
 def _passthrough(value: object, _type: object) -> object:
     return value
 
 
 def _strict_str(value: object, _type: object) -> str:
     if not isinstance(value, str):
-        raise _WireError(f"expected a string, got {_json_type(value)}")
+        raise WireError(f"expected a string, got {json_type(value)}")
     return value
 
 
 def _strict_int(value: object, _type: object) -> int:
     if not is_int(value):
-        raise _WireError(f"expected an integer, got {_json_type(value)}")
+        raise WireError(f"expected an integer, got {json_type(value)}")
     return cast(int, value)
 
 
 def _datetime_hook(zone: tzinfo) -> Callable[[object, object], datetime]:
     def structure(value: object, _type: object) -> datetime:
         if not isinstance(value, str):
-            raise _WireError(f"expected an ISO date-time string, got {_json_type(value)}")
+            raise WireError(f"expected an ISO date-time string, got {json_type(value)}")
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             # The value itself is not quoted: messages carry no HR data.
-            raise _WireError(
+            raise WireError(
                 f"expected an ISO date-time, got a {len(value)}-character string that is not one"
             ) from None
         if parsed.tzinfo is not None:
@@ -167,7 +159,7 @@ class V3Decoder:
                     return "data.items", data["items"]
                 where = "data.items" if isinstance(data, dict) else "data"
                 found = data.get("items") if isinstance(data, dict) else data
-                raise _envelope_error(url, where, f"a list of users, got {_json_type(found)}")
+                raise _envelope_error(url, where, f"a list of users, got {json_type(found)}")
             if isinstance(body.get("items"), list):
                 return "items", body["items"]
         raise _envelope_error(
@@ -208,15 +200,15 @@ class V3Decoder:
         employee_id = readable_id(item)
         try:
             if not isinstance(item, dict):
-                raise _WireError(f"expected a user object, got {_json_type(item)}")
+                raise WireError(f"expected a user object, got {json_type(item)}")
             unencodable = None if surrogate_free else _lone_surrogate(item)
             if unencodable is not None:
                 # JSON may escape half a UTF-16 pair ("\ud800"); such text cannot be written
                 # as UTF-8 (plan digest, JSON, CSV), so it is refused here, with its path.
-                raise _WireError("text that is not valid Unicode (a lone surrogate)", unencodable)
+                raise WireError("text that is not valid Unicode (a lone surrogate)", unencodable)
             return self._converter.structure(_normalise(item), Employee)
         except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
-            relative, reason = _explain(exc)
+            relative, reason = explain(exc, rename=lambda name: _WIRE_NAMES.get(name, name))
             where = ".".join(part for part in (path, relative) if part)
             who = f"user {employee_id}" if employee_id is not None else "a user without a usable id"
             raise ResponseDecodeError(
@@ -267,7 +259,7 @@ class V3Decoder:
             contract_start = None if start is None else self._date(start)
             contract_end = None if end is None else self._date(end)
             modified_at = None if modified is None else self._to_datetime(modified, datetime)
-        except _WireError:
+        except WireError:
             return None
         custom: dict[str, object] = {}
         if extended:
@@ -300,7 +292,7 @@ class V3Decoder:
         return False
 
     def _date(self, value: object) -> date:
-        """A contract date (shared); raises _WireError as the converter's hook does."""
+        """A contract date (shared); raises WireError as the converter's hook does."""
         if type(value) is not str:
             return self._to_datetime(value, date).date()  # raises: not a string
         day = self._dates.get(value)
@@ -380,8 +372,8 @@ def _normalise(item: Mapping[str, Any]) -> dict[str, object]:
             if value is not None
         }
     else:
-        raise _WireError(
-            f"expected an object of custom fields, got {_json_type(extended)}", "extendedData"
+        raise WireError(
+            f"expected an object of custom fields, got {json_type(extended)}", "extendedData"
         )
     data["raw"] = item
     return data
@@ -395,7 +387,7 @@ def _manager_id(item: Mapping[str, Any]) -> object:
             return None
         if isinstance(manager, dict) and "id" in manager:
             return _strict_id(manager["id"], "manager.id")
-        raise _WireError(f"expected a {{id, name}} object or null, got {_json_type(manager)}",
+        raise WireError(f"expected a {{id, name}} object or null, got {json_type(manager)}",
                          "manager")  # fmt: skip
     for key, value in item.items():
         if key.lower() == "managerid":
@@ -406,8 +398,8 @@ def _manager_id(item: Mapping[str, Any]) -> object:
 def _strict_id(value: object, path: str) -> int:
     try:
         return _strict_int(value, int)
-    except _WireError as exc:
-        raise _WireError(str(exc), path) from None
+    except WireError as exc:
+        raise WireError(str(exc), path) from None
 
 
 def unwrap(entry: object) -> object:
@@ -432,36 +424,6 @@ def unwrap(entry: object) -> object:
     return entry
 
 
-def _explain(exc: BaseException) -> tuple[str, str]:
-    """The path (relative to the user) and the reason of the first problem in ``exc``."""
-    parts: list[str] = []
-    while isinstance(exc, BaseValidationError):
-        if isinstance(exc, ClassValidationError):
-            with_notes, others = exc.group_exceptions()
-            if with_notes:
-                exc, note = with_notes[0]
-                parts.append("." + _WIRE_NAMES.get(note.name, note.name))
-                continue
-            exc = others[0]
-        elif isinstance(exc, IterableValidationError):
-            with_index, others = exc.group_exceptions()
-            if with_index:
-                exc, index_note = with_index[0]
-                parts.append(f"[{index_note.index}]")
-                continue
-            exc = others[0]
-        else:
-            exc = exc.exceptions[0]
-    path = "".join(parts).lstrip(".")
-    if isinstance(exc, _WireError):
-        if exc.path:
-            path = exc.path if not path else f"{path}.{exc.path}"
-        return path, str(exc)
-    if isinstance(exc, KeyError):
-        return path, "missing"
-    return path, f"unexpected value ({type(exc).__name__})"
-
-
 def _envelope_error(url: str, path: str, expected: str) -> ResponseDecodeError:
     return ResponseDecodeError(
         f"unexpected response shape from {url}: {path}: expected {expected}; "
@@ -475,17 +437,4 @@ def _describe_top(body: object) -> str:
     if isinstance(body, dict):
         keys = ", ".join(sorted(str(key) for key in body)[:5])
         return f"an object with keys [{keys}]"
-    return _json_type(body)
-
-
-def _json_type(value: object) -> str:
-    names = {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "an object",
-    }
-    return names.get(type(value), type(value).__name__)
+    return json_type(body)
