@@ -12,6 +12,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import ProtocolError
 
+from fake_clock import FakeClock
 from lucca_sync.testing import FakeLucca, RecordedRequest, make_lucca_user
 
 USERS_PATH = "/api/v3/users"
@@ -39,16 +40,6 @@ def get(
 
 def body(response: urllib3.BaseHTTPResponse) -> Any:
     return json.loads(response.data)
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TestFailNext:

@@ -9,24 +9,10 @@ import pytest
 import urllib3
 
 import lucca_sync
+from fake_clock import FakeClock
 from lucca_sync import ApiKey, Employee, LuccaDirectory, Ref
 from lucca_sync.exceptions import IncompleteReadError, NotFoundError, ResponseDecodeError
 from lucca_sync.testing import FakeLucca, RecordedRequest, generate_company, make_lucca_user
-
-
-class FakeClock:
-    """A monotonic clock whose sleep advances time instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def staff(count: int, *, first_id: int = 1, step: int = 1) -> list[dict[str, object]]:

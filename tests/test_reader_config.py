@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 import lucca_sync
+from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory
 from lucca_sync._lucca._http import error_for_status
 from lucca_sync._lucca._pacing import Pacer
@@ -22,21 +23,6 @@ from lucca_sync.exceptions import (
 )
 
 KEY = "8a1f4b3c-0d2e-4f5a-9b6c-7d8e9f0a1b2c"
-
-
-class FakeClock:
-    """A monotonic clock whose sleep advances time instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class TestApiKey:

@@ -10,6 +10,7 @@ from time import time
 import pytest
 from urllib3.util import Retry
 
+from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory
 from lucca_sync.exceptions import (
     APIConnectionError,
@@ -24,21 +25,6 @@ from lucca_sync.exceptions import (
 from lucca_sync.testing import FakeLucca, RecordedRequest, make_lucca_user
 
 USERS = "/api/v3/users"
-
-
-class FakeClock:
-    """A monotonic clock whose sleep advances time instantly."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def staff(count: int) -> list[dict[str, object]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import attrs
 
+from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory, Sink, SyncReport, sync
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.testing import FakeLucca, RecordedRequest, make_lucca_user
@@ -29,21 +30,6 @@ FIRST_ID = 1000
 
 class Crash(BaseException):
     """The process dies here (not an Exception: nothing in the library may swallow it)."""
-
-
-class FakeClock:
-    """A monotonic clock whose ``sleep`` advances it instantly: retries never really wait."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def employee_id(index: int) -> int:

@@ -7,12 +7,13 @@ from pathlib import Path
 import attrs
 import pytest
 
+from fake_clock import FakeClock
 from lucca_sync import Sink
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.elevo._atomic import is_temp_of
 from lucca_sync.testing import MemorySink
 
-from ._support import FakeClock, State, active_titles, elevo_sink, file_state, folder_listing
+from ._support import State, active_titles, elevo_sink, file_state, folder_listing
 
 
 @attrs.define

@@ -21,6 +21,7 @@ import paramiko
 import pytest
 
 import sftp_server
+from fake_clock import FakeClock
 from lucca_sync.elevo import ElevoSink, _atomic
 from lucca_sync.exceptions import SinkError
 from lucca_sync.testing import FakeLucca
@@ -28,7 +29,6 @@ from sftp_server import SftpServer, keygen
 
 from ._support import (
     TODAY,
-    FakeClock,
     change_directory,
     company,
     elevo_sink,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fake_clock import FakeClock
 from lucca_sync import exceptions
 from lucca_sync.exceptions import LuccaSyncError
 from lucca_sync.testing import FakeLucca, make_lucca_user
@@ -21,7 +22,6 @@ from ._support import (
     COMPANY_SIZE,
     PAGE_OFFSETS,
     TODAY,
-    FakeClock,
     OnPage,
     State,
     change_directory,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from fake_clock import FakeClock
 from lucca_sync.elevo import ElevoSink, _state
 from lucca_sync.testing import FakeLucca, MemorySink
 
 from ._support import (
     TODAY,
     Crash,
-    FakeClock,
     change_directory,
     company,
     elevo_sink,

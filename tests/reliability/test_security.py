@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 import lucca_sync
+from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory, plan, sync
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError, LuccaSyncError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
-from ._support import TODAY, FakeClock, OnPage, company, directory, file_rows
+from ._support import TODAY, OnPage, company, directory, file_rows
 
 KEY_ENV = "LUCCA_SYNC_RELIABILITY_KEY"
 DOCS = Path(__file__).resolve().parents[2] / "docs"

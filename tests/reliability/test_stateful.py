@@ -14,13 +14,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from fake_clock import FakeClock
 from lucca_sync import sync
 from lucca_sync.exceptions import LuccaSyncError
 from lucca_sync.testing import FakeLucca, MemorySink, RecordedRequest, make_lucca_user
 
 from ._support import (
     TODAY,
-    FakeClock,
     State,
     directory,
     employee_id,
