@@ -109,6 +109,15 @@ class LuccaSection:
     page_size: int = 1000
     requests_per_minute: int = 50
 
+    def oauth_options(self) -> dict[str, Any]:
+        """The ``ClientCredentials`` options the file sets (the others keep their defaults)."""
+        options: dict[str, Any] = {}
+        if self.scopes is not None:
+            options["scopes"] = self.scopes
+        if self.token_url is not None:
+            options["token_url"] = self.token_url
+        return options
+
     @property
     def base_url(self) -> str:
         """The tenant URL, from ``url`` or built from ``subdomain``/``environment``/``region``."""
@@ -245,13 +254,8 @@ class Config:
         else:
             secret = _from_env(section.client_secret_env, "lucca.client_secret_env", environ)
             secret_key = f"lucca.client_secret_env ({section.client_secret_env})"
-        options: dict[str, Any] = {}
-        if section.scopes is not None:
-            options["scopes"] = section.scopes
-        if section.token_url is not None:
-            options["token_url"] = section.token_url
         try:
-            return ClientCredentials(client_id, secret, **options)
+            return ClientCredentials(client_id, secret, **section.oauth_options())
         except ConfigurationError as error:
             where = {
                 "client_id": f"lucca.client_id_env ({section.client_id_env})",
@@ -575,13 +579,8 @@ def _check_credentials(section: LuccaSection, problems: list[str]) -> None:
     if section.client_secret_env is not None and section.client_secret is not None:
         problems.append("lucca: give either client_secret_env or client_secret, not both")
     # The credential's own checks of scopes and token URL, with placeholder id and secret.
-    options: dict[str, Any] = {}
-    if section.scopes is not None:
-        options["scopes"] = section.scopes
-    if section.token_url is not None:
-        options["token_url"] = section.token_url
     try:
-        ClientCredentials("placeholder-id", "placeholder-secret", **options)
+        ClientCredentials("placeholder-id", "placeholder-secret", **section.oauth_options())
     except ConfigurationError as error:
         problems.extend(f"lucca.{problem}" for problem in error.problems)
     if section.custom_fields is not None and not all(
