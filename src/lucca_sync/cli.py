@@ -224,9 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         "apply",
         "apply a reviewed plan, or plan and apply in one go",
         "Without --plan: read Lucca, plan and apply (a safety stop exits with code 3 and "
-        "writes nothing). With --plan PLAN.json: apply exactly that reviewed plan; "
-        "--expect-digest refuses it unless its digest is the one reviewed, and approves a plan "
-        "that trips a safety limit.",
+        "writes nothing). With --plan PLAN.json --expect-digest DIGEST: apply exactly that "
+        "reviewed plan, refused unless its digest is the one reviewed; naming the digest also "
+        "approves a plan that trips a safety limit.",
     )
     _config_option(apply)
     apply.add_argument(
