@@ -434,6 +434,24 @@ class TestSinkSection:
         # Validating the section does not need the secret.
         assert config.sink({}, secrets=False).state_path.parent == tmp_path / "state"
 
+    @pytest.mark.parametrize("omit", [False, True])
+    def test_omit_unidentified_reaches_the_sink(self, tmp_path: Path, omit: bool) -> None:
+        """An export user Elevo cannot be told about blocks publishing unless let go."""
+        (tmp_path / "drop").mkdir()
+        (tmp_path / "export.csv").write_text("email\nold.hand@acme.example\n", encoding="utf-8")
+        sink: dict[str, Any] = {"type": "directory", "path": "drop", "state_dir": "state"}
+        sink |= {"adopt_from": "export.csv", "omit_unidentified": omit}
+        built = config_from_dict(minimal(sink=sink), path=tmp_path / "c.toml").sink()
+        built.begin()
+        built.create("1", {"uniq_identifier": "1", "email": "ada@acme.example"})
+        if omit:
+            assert built.commit() == {}
+            assert (tmp_path / "drop" / "users.csv").exists()
+        else:
+            with pytest.raises(lucca_sync.exceptions.SinkError, match="no uniq_identifier"):
+                built.commit()
+            assert not (tmp_path / "drop" / "users.csv").exists()
+
     def test_state_folder_inside_the_drop_folder_is_refused(self, tmp_path: Path) -> None:
         sink = {"type": "directory", "path": "drop", "state_dir": "drop/state"}
         config = config_from_dict(minimal(sink=sink), path=tmp_path / "c.toml")

@@ -163,6 +163,7 @@ class DirectorySinkSection:
     state_dir: str | None = None
     filename: str = "users.csv"
     adopt_from: str | None = None
+    omit_unidentified: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -182,6 +183,7 @@ class SftpSinkSection:
     state_dir: str
     filename: str = "users.csv"
     adopt_from: str | None = None
+    omit_unidentified: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -308,6 +310,7 @@ class Config:
                 state_dir=None if section.state_dir is None else self.resolve(section.state_dir),
                 filename=section.filename,
                 adopt_from=adopt_from,
+                omit_unidentified=section.omit_unidentified,
             )
         passphrase = None
         if section.private_key_passphrase_env is not None and secrets:
@@ -332,6 +335,7 @@ class Config:
             state_dir=self.resolve(section.state_dir),
             filename=section.filename,
             adopt_from=adopt_from,
+            omit_unidentified=section.omit_unidentified,
         )
 
     def describe_sink(self) -> str:
