@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from lucca_sync import Employee, plan
+from lucca_sync import Employee, Ref, plan
 from lucca_sync._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._v3 import V3Decoder
 from lucca_sync.exceptions import MappingError
-from lucca_sync.mapping import FieldMapping
+from lucca_sync.mapping import Field, FieldMapping
 from lucca_sync.testing import MemorySink, generate_company, make_lucca_user
 
 TODAY = date(2025, 3, 10)
@@ -96,6 +96,45 @@ class TestMappingFastPath:
                 expected = {e.key: e.value for e in explained if e.present}
                 assert mapping.map(employee) == expected
 
+    @pytest.mark.parametrize(
+        "field",
+        [
+            Field("job_title"),
+            Field("job_title", on_empty="leave"),
+            Field("job_title", on_empty="default", default="Sans titre"),
+            Field("department.name", on_empty="leave"),
+            Field("contract_start"),
+            Field("contract_end", on_empty="default", default="2999-12-31"),
+        ],
+    )
+    def test_empty_and_date_values_follow_each_policy(self, field: Field) -> None:
+        mapping = FieldMapping.elevo_default().with_field("custom_a", field)
+        for employee in (
+            Employee(id=1, first_name="A", last_name="B", email="a@example.com"),
+            Employee(
+                id=2,
+                first_name="A",
+                last_name="B",
+                email="b@example.com",
+                job_title="  ",
+                department=Ref(1, "R&D"),
+                contract_start=date(2020, 1, 2),
+                contract_end=date(2030, 1, 2),
+            ),
+        ):
+            expected = {e.key: e.value for e in mapping.explain(employee) if e.present}
+            assert mapping.map(employee) == expected
+
+    def test_a_date_written_to_a_checked_key_is_still_checked(self) -> None:
+        mapping = FieldMapping.elevo_default().with_field("gender", Field("contract_start"))
+        employee = Employee(
+            id=3, first_name="A", last_name="B", email="c@example.com", contract_start=TODAY
+        )
+        [error] = [e.error for e in mapping.explain(employee) if e.error is not None]
+        with pytest.raises(MappingError) as raised:
+            mapping.map(employee)
+        assert str(raised.value) == error
+
     def test_a_failed_map_leaves_no_reference_cycle(self) -> None:
         employee = Employee(id=5, first_name="A", last_name="B")  # no e-mail: Elevo refuses
         gc.collect()
@@ -157,6 +196,20 @@ class TestSharedValues:
             general.contract_start,
         )
 
+    def test_a_department_renamed_within_a_read_keeps_each_users_name(self) -> None:
+        decoder = V3Decoder(ZoneInfo("Europe/Paris"))
+        names = ["R&D", "Recherche", "R&D"]
+        decoded = [
+            decoder.employee(
+                {**make_lucca_user(id=user_id), "department": {"id": 4, "name": name}},
+                url="u",
+                path="p",
+                surrogate_free=True,
+            )
+            for user_id, name in enumerate(names, start=1)
+        ]
+        assert [employee.department for employee in decoded] == [Ref(4, name) for name in names]
+
     def test_a_date_that_is_not_text_still_goes_to_the_converter(self) -> None:
         user = {**make_lucca_user(id=3), "dtContractStart": 20210901}
         with pytest.raises(Exception, match=r"dtContractStart") as fast:
@@ -202,3 +255,14 @@ class TestEmployeesReleased:
             )
         made = plan(employees, MemorySink(), today=TODAY)
         assert any("appears on no employee" in w for w in made.warnings) is warned
+
+
+class TestCreatesTakeTheRecordAsItIs:
+    """A create's fields are the mapped record in the mapping's order, read-only."""
+
+    def test_fields_keep_the_mapping_order(self) -> None:
+        employee = Employee(id=8, first_name="A", last_name="B", email="a@example.com")
+        [create] = plan([employee], MemorySink(), today=TODAY).creates
+        assert list(create.fields) == list(FieldMapping.elevo_default().map(employee))
+        with pytest.raises(TypeError):
+            create.fields["first_name"] = "C"  # type: ignore[index]

@@ -66,17 +66,7 @@ def resolve_managers(
             fallback=fallback,
             warnings=warnings,
         )
-    _break_cycles(managers, warnings)
-    depth: dict[int, int] = {}
-    for employee_id in managers:
-        chain = []
-        current: int | None = employee_id
-        while current is not None and current in managers and current not in depth:
-            chain.append(current)
-            current = managers[current]
-        base = depth[current] + 1 if current is not None and current in depth else 0
-        for offset, member in enumerate(reversed(chain)):
-            depth[member] = base + offset
+    depth = _depths(managers, warnings)
     return ResolvedManagers(managers=managers, depth=depth, warnings=tuple(warnings))
 
 
@@ -115,24 +105,32 @@ def _walk(
     return None
 
 
-def _break_cycles(managers: dict[int, int | None], warnings: list[str]) -> None:
-    """Cut every cycle among kept employees at its smallest id, so that an order exists."""
-    state: dict[int, int] = {}  # 1 = on the current path, 2 = done
+def _depths(managers: dict[int, int | None], warnings: list[str]) -> dict[int, int]:
+    """Each kept employee's depth; a cycle among them is first cut at its smallest id.
+
+    One walk up from each employee (in id order) until a known depth, the top, or a cycle.
+    """
+    depth: dict[int, int] = {}
     for start in sorted(managers):
         path: list[int] = []
+        on_path: set[int] = set()
         current: int | None = start
-        while current is not None and current in managers and current not in state:
-            state[current] = 1
+        while current is not None and current in managers and current not in depth:
+            if current in on_path:
+                cycle = path[path.index(current) :]
+                cut = min(cycle)
+                members = ", ".join(str(member) for member in sorted(cycle))
+                warnings.append(
+                    f"employees {members} manage each other in a cycle in Lucca; "
+                    f"the manager of employee {cut} is left empty"
+                )
+                managers[cut] = None
+                path, on_path, current = [], set(), start  # walk again, without the cycle
+                continue
             path.append(current)
+            on_path.add(current)
             current = managers[current]
-        if current is not None and state.get(current) == 1:
-            cycle = path[path.index(current) :]
-            cut = min(cycle)
-            members = ", ".join(str(member) for member in sorted(cycle))
-            warnings.append(
-                f"employees {members} manage each other in a cycle in Lucca; "
-                f"the manager of employee {cut} is left empty"
-            )
-            managers[cut] = None
-        for member in path:
-            state[member] = 2
+        base = depth[current] + 1 if current is not None and current in depth else 0
+        for offset, member in enumerate(reversed(path)):
+            depth[member] = base + offset
+    return depth

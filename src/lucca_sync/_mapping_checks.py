@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["check_record", "check_value", "value_check"]
+__all__ = ["check_record", "check_value", "date_check", "value_check"]
 
 # Pragmatic address syntax: one "@", no whitespace, a dot in the domain, no dot at either end.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
@@ -71,6 +71,13 @@ _CHECKS = {
 def value_check(key: str) -> Callable[[str], str | None] | None:
     """The check of target ``key`` (None when unchecked): what is wrong with a value."""
     return _CHECKS.get(key)
+
+
+def date_check(key: str) -> Callable[[str], str | None] | None:
+    """The check of target ``key`` for a date written ``YYYY-MM-DD``: None when unchecked or
+    when every such date is acceptable (the date keys)."""
+    check = _CHECKS.get(key)
+    return None if check is _iso_date else check
 
 
 def check_value(key: str, value: str) -> str | None:

@@ -15,8 +15,9 @@ One pass, in this order, each step in its own function:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,6 +51,7 @@ from lucca_sync._safety import Safety
 from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
+from lucca_sync.mapping import FieldMapping
 from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
 
 if TYPE_CHECKING:
@@ -146,8 +148,6 @@ def plan(
     if not is_int(full_every) or full_every < 1:
         raise ConfigurationError(f"full_every must be an int >= 1, got {full_every!r}")
     if mapping is None:
-        from lucca_sync.mapping import FieldMapping
-
         mapping = FieldMapping.elevo_default()
     safety = Safety() if safety is None else safety
     day = _today(time_zone) if today is None else today
@@ -330,7 +330,8 @@ class _Planner:
             ),
         )
         return Plan(
-            creates=tuple(sorted(creates, key=lambda c: (c.depth, key_order(c.key)))),
+            # A create's key is its employee id as text: sorting by the id is the same order.
+            creates=tuple(sorted(creates, key=lambda c: (c.depth, c.employee_id))),
             updates=tuple(sorted(updates, key=lambda u: key_order(u.key))),
             reactivations=tuple(sorted(reactivations, key=lambda r: (r.depth, key_order(r.key)))),
             excludes=tuple(sorted(excludes, key=lambda e: key_order(e.key))),
@@ -374,22 +375,24 @@ class _Planner:
 
         Each employee is dropped once classified (``self.employees`` ends empty).
         """
-        context = RuleContext(today=self.today, managers=self.hierarchy)
+        today, rules, key_field = self.today, self.rules, self.key_field
+        context = RuleContext(today=today, managers=self.hierarchy)
         departed: dict[int, date | None] = {}
         exclusions: list[Exclusion] = []
         records: dict[int, dict[str, str | None]] = {}
-        hidden = [rule for rule in self.rules if isinstance(rule, SkipFlag)]
+        hidden = [rule for rule in rules if isinstance(rule, SkipFlag)]
+        record_of = self._record_of()
         pending = self.employees
         pending.reverse()  # popped from the end, in id order
         while pending:
             employee = pending.pop()
             if hidden:
                 hidden = [rule for rule in hidden if not rule.present_in(employee)]
-            if employee.status(self.today) == "former":
+            if employee.status(today) == "former":
                 departed[employee.id] = employee.contract_end
                 continue
             try:
-                exclusion = decide(self.rules, employee, context)
+                exclusion = decide(rules, employee, context)
             except RuleError as exc:
                 self.errors.append(PlanError("rule", str(exc), employee.id))
                 continue
@@ -398,13 +401,12 @@ class _Planner:
                 if exclusion.warning:
                     self.warnings.append(f"employee {employee.id}: {exclusion.reason}")
                 continue
-            try:
-                record = dict(self.mapping.map(employee))
-            except MappingError as exc:
-                self.errors.append(PlanError("mapping", str(exc), employee.id, exc.field))
+            record, error = record_of(employee)
+            if error is not None:
+                self.errors.append(PlanError("mapping", str(error), employee.id, error.field))
                 continue
             employee_key = str(employee.id)
-            if record.setdefault(self.key_field, employee_key) != employee_key:
+            if record.setdefault(key_field, employee_key) != employee_key:
                 self.errors.append(
                     PlanError(
                         "mapping",
@@ -419,24 +421,48 @@ class _Planner:
         self.hidden = hidden
         return departed, exclusions, records
 
+    def _record_of(
+        self,
+    ) -> Callable[[Employee], tuple[dict[str, str | None], MappingError | None]]:
+        """The mapping as "record or error": a FieldMapping's own, or map() made to fit."""
+        if isinstance(self.mapping, FieldMapping):
+            # Its records are new dicts, and its errors need no raise and catch.
+            return self.mapping._record
+        mapping = self.mapping
+
+        def record_of(employee: Employee) -> tuple[dict[str, str | None], MappingError | None]:
+            try:
+                return dict(mapping.map(employee)), None  # a copy: the planner edits it
+            except MappingError as exc:
+                return {}, exc
+
+        return record_of
+
     # -- 3. match ------------------------------------------------------------------------------
 
     def _match(self, records: Mapping[int, Mapping[str, str | None]]) -> dict[int, _Match]:
         """Kept employee id -> its target user (or a create); mismatches become errors."""
-        own_keys = {str(employee_id) for employee_id in records}
-        pool = [
-            user for key, user in self.target.items() if not user.managed and key not in own_keys
-        ]
         index: dict[tuple[str, str], list[TargetUser]] = {}
-        for user in pool:
-            for field in self.match_by:
-                value = user.fields.get(field)
-                if value and value.strip():
-                    index.setdefault((field, value.strip().casefold()), []).append(user)
+        unmanaged = [(key, user) for key, user in self.target.items() if not user.managed]
+        if unmanaged and self.match_by:
+            own_keys = {str(employee_id) for employee_id in records}
+            for key, user in unmanaged:
+                if key in own_keys:
+                    continue
+                for field in self.match_by:
+                    value = user.fields.get(field)
+                    if value and value.strip():
+                        index.setdefault((field, value.strip().casefold()), []).append(user)
         matches: dict[int, _Match] = {}
+        target_user = self.target.get
         for employee_id, record in records.items():
-            match = self._match_one(employee_id, record, index)
-            if match is not None:
+            # The usual cases first: a managed user to update, or nobody to adopt.
+            found = target_user(str(employee_id))
+            if found is None and not index:
+                matches[employee_id] = _CREATE
+            elif found is not None and found.managed:
+                matches[employee_id] = _Match(found)
+            elif (match := self._match_one(employee_id, record, index)) is not None:
                 matches[employee_id] = match
         claims: dict[str, list[int]] = {}
         for employee_id, match in matches.items():
@@ -517,7 +543,7 @@ class _Planner:
 
     # -- 4. managers ---------------------------------------------------------------------------
 
-    def _resolve_managers(self, records: dict[int, dict[str, str | None]]) -> dict[int, int]:
+    def _resolve_managers(self, records: dict[int, dict[str, str | None]]) -> Mapping[int, int]:
         """Rewrite each record's manager reference; return each kept employee's depth."""
         field = self.manager_field
         if field is None:
@@ -539,11 +565,10 @@ class _Planner:
         for employee_id in unchanged:
             if employee_id in self.hierarchy:
                 references[employee_id] = self.hierarchy[employee_id]
+        synced = set(records)
+        synced.update(stay, unchanged)
         resolved = resolve_managers(
-            references,
-            self.hierarchy,
-            set(records) | stay | set(unchanged),
-            fallback=self.manager_fallback,
+            references, self.hierarchy, synced, fallback=self.manager_fallback
         )
         self.warnings.extend(resolved.warnings)
         for employee_id, manager_id in resolved.managers.items():
@@ -555,7 +580,7 @@ class _Planner:
                 # Their manager left, was excluded or came into scope: only the link changes.
                 change = FieldChange(field, user.fields.get(field), value)
                 self.manager_updates.append(Update(user.key, employee_id, (change,)))
-        return dict(resolved.depth)
+        return resolved.depth
 
     def _unchanged(self) -> dict[int, TargetUser]:
         """Incremental reads: the active, in-scope target users that were not re-read."""
@@ -603,7 +628,8 @@ class _Planner:
             adopted_by = matches[employee_id].adopted_by
             level = depth.get(employee_id, 0)
             if user is None:
-                creates.append(Create(key, employee_id, record, level))
+                # The planner is done with the record: the create takes it without a copy.
+                creates.append(Create(key, employee_id, MappingProxyType(record), level))
                 continue
             changes = self._changes(record, user)
             if adopted_by is not None:

@@ -58,7 +58,8 @@ def key_order(key: str) -> tuple[int, int, str]:
 
 
 def _record(value: Mapping[str, str | None]) -> Mapping[str, str | None]:
-    return MappingProxyType(dict(sorted(value.items())))
+    # A read-only view, in the order given; the planner hands over records it no longer uses.
+    return value if type(value) is MappingProxyType else MappingProxyType(dict(value))
 
 
 @attrs.frozen
@@ -87,7 +88,8 @@ class Create:
     Args:
         key: The new user's key (the Lucca id as text).
         employee_id: The Lucca employee.
-        fields: The complete mapped record, key and resolved manager included.
+        fields: The complete mapped record, key and resolved manager included, in the
+            mapping's order (``uniq_identifier`` first, ``manager_uniq_identifier`` last).
         depth: Position in the manager tree among the users this plan creates or reactivates
             (0 = reports to nobody in the plan); apply goes by increasing depth, managers first.
     """

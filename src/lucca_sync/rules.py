@@ -422,11 +422,15 @@ class SkipFlag(_Rule):
 
     def value_of(self, employee: Employee) -> object:
         """The check box's value for ``employee`` as read, `MISSING` when Lucca sent none."""
-        value = lookup(employee.extended_data, self.code)
+        code, extended = self.code, employee.extended_data
+        if code in extended:
+            return extended[code]  # the usual case when the box is set
+        # Empty mappings are skipped without a look: most employees have no custom field.
+        value = lookup(extended, code) if extended else MISSING
         if value is MISSING:
             raw = employee.raw.get("extendedData")
-            if isinstance(raw, Mapping):
-                value = lookup(raw, self.code)
+            if raw and isinstance(raw, Mapping):
+                value = lookup(raw, code)
         return value
 
     def present_in(self, employee: Employee) -> bool:

@@ -489,20 +489,25 @@ class EmployeePager:
         surrogate_free: bool,
     ) -> list[Employee]:
         page: list[Employee] = []
+        decoder = self._directory._decoder
+        well_formed = decoder.well_formed if surrogate_free else None
         for index, (item, key) in enumerate(zip(items, keys, strict=True)):
             if key in seen:
                 continue
             seen.add(key)
-            try:
-                employee = self._directory._decoder.employee(
-                    item, url=url, path=f"{prefix}[{index}]", surrogate_free=surrogate_free
-                )
-            except ResponseDecodeError as error:
-                if self._strict:
-                    raise
-                logger.warning("left out a malformed user: %s", error)
-                self.errors.append(error)
-                continue
+            # Most users take the fast path; the others get their JSON path for the errors.
+            employee = None if well_formed is None else well_formed(item)
+            if employee is None:
+                try:
+                    employee = decoder.employee(
+                        item, url=url, path=f"{prefix}[{index}]", surrogate_free=surrogate_free
+                    )
+                except ResponseDecodeError as error:
+                    if self._strict:
+                        raise
+                    logger.warning("left out a malformed user: %s", error)
+                    self.errors.append(error)
+                    continue
             if self._include_former or employee.status(today) != "former":
                 page.append(employee)
         return page
