@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/run.py                  # 1k, 10k and 100k employees (a few minutes)
     python benchmarks/run.py --quick          # 1k and 10k
     python benchmarks/run.py --write-docs     # also update the table in docs/performance.md
+    python benchmarks/run.py --repeat 1       # one run per scenario (default: best of 3)
 
 FakeLucca serves a generated company from a separate process, so its CPU time is not counted;
 each scenario runs in a fresh interpreter, so its peak RSS is its own. Pacing is disabled for
@@ -129,7 +130,7 @@ def _prepare(url: str, state: Path) -> Result:
 def _noop(url: str, state: Path) -> Result:
     directory = _directory(url)
     delivered = state / "drop" / "users.csv"
-    delivered.unlink()
+    delivered.unlink(missing_ok=True)  # written by the prepare run, not by a no-op
     sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
     made = plan(directory, sink, today=TODAY)
     apply(made, sink)
@@ -194,7 +195,13 @@ def _scenario(name: str, url: str, state: Path) -> Result:
     return result
 
 
-def run_size(size: int) -> list[Result]:
+def _best(name: str, url: str, state: Path, repeat: int) -> Result:
+    """The run of ``name`` with the least CPU time out of ``repeat`` (noise only adds time)."""
+    runs = [_scenario(name, url, state) for _ in range(repeat)]
+    return min(runs, key=lambda run: float(run["cpu"]))
+
+
+def run_size(size: int, repeat: int = 1) -> list[Result]:
     """Every scenario for one directory size, against one FakeLucca process."""
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve, args=(size, child), daemon=True)
@@ -206,9 +213,10 @@ def run_size(size: int) -> list[Result]:
     try:
         names = ["floor", "full", "prepare", "noop"] + (["naive"] if size <= 1000 else [])
         for name in names:
-            result = _scenario(name, url, state)
-            if name != "prepare":
-                rows.append({"scenario": name, "size": size, **result})
+            if name == "prepare":
+                _scenario(name, url, state)
+            else:
+                rows.append({"scenario": name, "size": size, **_best(name, url, state, repeat)})
         parent.send("change")
         parent.recv()
         rows.append(
@@ -262,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated sizes")
     parser.add_argument("--quick", action="store_true", help="1k and 10k only")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per scenario; the least CPU time is kept"
+    )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
@@ -273,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Result] = []
     for size in sizes:
         started = time.perf_counter()
-        rows.extend(run_size(size))
+        rows.extend(run_size(size, args.repeat))
         print(f"{size:,} employees: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     text = table(rows)
     print(text)
@@ -286,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.write_docs:
         write_docs(
-            f"Measured on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}.\n\n{text}"
+            f"Measured on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; each "
+            f"scenario run {args.repeat} time(s), the run with the least CPU time shown.\n\n{text}"
         )
     return 0
 

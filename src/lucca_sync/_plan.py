@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -258,8 +259,8 @@ def _is_live(user: TargetUser | None) -> bool:
     return user is not None and user.managed and not user.suspended
 
 
-@attrs.frozen
-class _Match:
+class _Match(NamedTuple):
+    # A tuple, not an attrs class: one is made per kept employee.
     user: TargetUser | None  # None: create
     adopted_by: str | None = None  # the key that found an unmanaged user to adopt
 
@@ -291,6 +292,12 @@ class _Planner:
     read_ids: list[int] = attrs.field(factory=list)
     # Skip-flag rules whose check box no employee read carries (see _hidden_flags).
     hidden: list[SkipFlag] = attrs.field(factory=list)
+    # The mapping's create-only keys (a property that builds a set: read once).
+    create_only: frozenset[str] = attrs.field(init=False)
+
+    @create_only.default
+    def _create_only(self) -> frozenset[str]:
+        return self.mapping.create_only
 
     def build(self, safety: Safety, *, mode_reason: str = "") -> Plan:
         self.errors.extend(self.read.errors)
@@ -331,7 +338,7 @@ class _Planner:
         )
         return Plan(
             # A create's key is its employee id as text: sorting by the id is the same order.
-            creates=tuple(sorted(creates, key=lambda c: (c.depth, c.employee_id))),
+            creates=tuple(sorted(creates, key=attrgetter("depth", "employee_id"))),
             updates=tuple(sorted(updates, key=lambda u: key_order(u.key))),
             reactivations=tuple(sorted(reactivations, key=lambda r: (r.depth, key_order(r.key)))),
             excludes=tuple(sorted(excludes, key=lambda e: key_order(e.key))),
@@ -604,13 +611,15 @@ class _Planner:
     def _changes(
         self, record: Mapping[str, str | None], user: TargetUser
     ) -> tuple[FieldChange, ...]:
-        create_only = self.mapping.create_only
+        before = user.fields
+        changed = [field for field, value in record.items() if before.get(field) != value]
+        if not changed:
+            return ()  # the usual case on a re-run: nothing to sort or build
+        create_only = self.create_only
         return tuple(
-            FieldChange(field, user.fields.get(field), value)
-            for field, value in sorted(record.items())
-            if field != self.key_field
-            and field not in create_only
-            and user.fields.get(field) != value
+            FieldChange(field, before.get(field), record[field])
+            for field in sorted(changed)
+            if field != self.key_field and field not in create_only
         )
 
     def _diff(
@@ -624,8 +633,7 @@ class _Planner:
         reactivations: list[Reactivate] = []
         for employee_id, record in records.items():
             key = str(employee_id)
-            user = matches[employee_id].user
-            adopted_by = matches[employee_id].adopted_by
+            user, adopted_by = matches[employee_id]
             level = depth.get(employee_id, 0)
             if user is None:
                 # The planner is done with the record: the create takes it without a copy.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -113,7 +114,9 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
             raise TypeError(
                 f"a plan source must yield Employee values, got {type(employee).__name__}"
             )
-    counts = Counter(employee.id for employee in employees)
+    ids = [employee.id for employee in employees]
+    # Counting is only needed when some id repeats (never, from LuccaDirectory).
+    counts = Counter(ids) if len(set(ids)) < len(ids) else Counter()
     duplicates = sorted(employee_id for employee_id, count in counts.items() if count > 1)
     errors.extend(
         PlanError(
@@ -127,8 +130,8 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
         for employee_id in duplicates
     )
     unique = sorted(
-        (employee for employee in employees if counts[employee.id] == 1),
-        key=lambda employee: employee.id,
+        (employee for employee in employees if counts[employee.id] <= 1) if counts else employees,
+        key=attrgetter("id"),
     )
     return SourceRead(
         employees=tuple(unique),

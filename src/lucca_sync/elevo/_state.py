@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -83,6 +85,9 @@ def _encode(snapshot: Snapshot) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
+_TEXTS: Final = frozenset({str, type(None)})
+
+
 def _flag(item: dict[str, object], name: str) -> bool:
     # bool("false") is True: a hand-edited state must not silently flip a user's status.
     value = item[name]
@@ -109,12 +114,15 @@ def _decode(path: Path, data: bytes) -> Snapshot:
     users: dict[str, Entry] = {}
     try:
         for item in document["users"]:
-            fields = {str(k): (None if v is None else str(v)) for k, v in item["fields"].items()}
+            fields = item["fields"]
+            if type(fields) is not dict or not _TEXTS.issuperset(map(type, fields.values())):
+                # A hand-edited state: numbers and the like are taken as their text.
+                fields = {str(k): (None if v is None else str(v)) for k, v in fields.items()}
             users[str(item["key"])] = Entry(
-                fields=fields,
-                suspended=_flag(item, "suspended"),
-                managed=_flag(item, "managed"),
-                excluded=_flag(item, "excluded"),
+                MappingProxyType(fields),
+                _flag(item, "suspended"),
+                _flag(item, "managed"),
+                _flag(item, "excluded"),
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise SinkError(
