@@ -252,6 +252,17 @@ class TestStateAndAtomicity:
         first.commit()
         assert keys(make_sink()) == {"1": (False, True, False), "2": (False, True, True)}
 
+    def test_a_hand_edited_number_in_the_state_is_read_as_its_text(
+        self, sink: ElevoSink, make_sink: Callable[..., ElevoSink]
+    ) -> None:
+        publish(sink, person("1", registration_number="42"))
+        document = json.loads(sink.state_path.read_text(encoding="utf-8"))
+        document["users"][0]["fields"]["registration_number"] = 42
+        sink.state_path.write_text(json.dumps(document), encoding="utf-8")
+        [user] = make_sink().users()
+        assert user.fields["registration_number"] == "42"
+        assert user.fields["first_name"] == "First1"
+
     def test_missing_drop_folder_publishes_nothing(self, sink: ElevoSink, drop: Path) -> None:
         publish(sink, person("1"))
         before = sink.state_path.read_bytes()
