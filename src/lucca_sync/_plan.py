@@ -302,12 +302,13 @@ class _Planner:
     def build(self, safety: Safety, *, mode_reason: str = "") -> Plan:
         self.errors.extend(self.read.errors)
         self.warnings.extend(self.read.warnings)
-        self.read_ids = [employee.id for employee in self.employees]
-        self.hierarchy = (
-            self.read.hierarchy
-            if self.read.hierarchy is not None
-            else {employee.id: employee.manager_id for employee in self.employees}
-        )
+        if self.read.hierarchy is None:
+            # A full read: its employees are the hierarchy (their ids are unique, in order).
+            self.hierarchy = {employee.id: employee.manager_id for employee in self.employees}
+            self.read_ids = list(self.hierarchy)
+        else:
+            self.hierarchy = self.read.hierarchy
+            self.read_ids = [employee.id for employee in self.employees]
         departed, exclusions, records = self._classify()
         matches = self._match(records)
         records = {employee_id: records[employee_id] for employee_id in matches}
@@ -673,12 +674,16 @@ class _Planner:
             if user is not None and _is_live(user) and contract_end is not None:
                 reason = f"{CONTRACT_ENDED} {contract_end.isoformat()}"
                 suspensions.append(Suspend(user.key, employee_id, reason))
-        seen = {str(employee_id) for employee_id in self.read_ids}
         with_error = {str(e.employee_id) for e in self.errors if e.employee_id is not None}
         # After an incremental read, absent means unchanged: departures come from the read.
-        for key, user in () if self.read.partial else self.target.items():
-            if _is_live(user) and key not in seen and key not in with_error:
-                suspensions.append(Suspend(key, _as_id(key), NOT_VISIBLE))
+        live = [] if self.read.partial else [k for k, u in self.target.items() if _is_live(u)]
+        if live:
+            seen = {str(employee_id) for employee_id in self.read_ids}
+            suspensions.extend(
+                Suspend(key, _as_id(key), NOT_VISIBLE)
+                for key in live
+                if key not in seen and key not in with_error
+            )
         suspensions = [s for s in suspensions if s.key not in with_error]
         unknown = sum(1 for error in self.errors if error.employee_id is None)
         if unknown and suspensions:

@@ -268,8 +268,11 @@ class V3Decoder:
             if end is not None:
                 end = dates.get(end) or self._date(end)
             if modified is not None:
-                modified = self._to_datetime(modified, datetime)
-        except (WireError, TypeError):  # TypeError: an unhashable date (a list, an object)
+                # Lucca sends naive local times; anything else goes the converter's way.
+                modified = datetime.fromisoformat(modified)
+                if modified.tzinfo is not None:
+                    return None
+        except (WireError, TypeError, ValueError):  # TypeError: not text, or unhashable
             return None
         extended = get("extendedData")
         if extended:
