@@ -266,3 +266,23 @@ class TestCreatesTakeTheRecordAsItIs:
         assert list(create.fields) == list(FieldMapping.elevo_default().map(employee))
         with pytest.raises(TypeError):
             create.fields["first_name"] = "C"  # type: ignore[index]
+
+
+class TestCompiledMapping:
+    """Mappings of plain attributes get a generated function; the others keep the loop."""
+
+    def test_the_default_mapping_is_compiled_and_agrees_with_the_loop(self) -> None:
+        mapping = FieldMapping.elevo_default()
+        assert mapping._compiled is not None
+        for user in USERS:
+            employee = _decode(user, fast=True)
+            compiled = mapping._compiled(employee)
+            if compiled is not None:  # None: the loop maps this employee
+                assert compiled == {e.key: e.value for e in mapping.explain(employee)}
+                assert list(compiled) == list(mapping.map(employee))
+
+    def test_a_mapping_with_a_transform_is_not_compiled(self) -> None:
+        mapping = FieldMapping.elevo_default().with_field(
+            "job_title", Field("job_title", transforms=[str.upper])
+        )
+        assert mapping._compiled is None

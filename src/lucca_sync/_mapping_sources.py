@@ -28,6 +28,7 @@ __all__ = [
     "SourceLike",
     "Template",
     "as_source",
+    "attribute_path",
     "attribute_reader",
 ]
 
@@ -161,20 +162,29 @@ class Path:
         return _walk(employee.raw, self._segments, "")
 
 
-def attribute_reader(source: Source) -> Callable[[Employee], object] | None:
-    """A reader of ``source`` when it is a path to a typed attribute (``job_title``,
-    ``department.name``), which can neither fail nor have side effects; else ``None``."""
+def attribute_path(source: Source) -> tuple[str] | tuple[str, str] | None:
+    """The attribute names of ``source`` when it is a path to a typed attribute
+    (``("job_title",)``, ``("department", "name")``), which can neither fail nor have side
+    effects; else ``None``."""
     if not isinstance(source, Path):
         return None
     head, rest = source._segments[0], source._segments[1:]
     if head in _SCALARS:
-        return attrgetter(head)
+        return (head,)
     if head in _REFS:
-        name = rest[0]
-        return lambda employee: (
-            None if (ref := getattr(employee, head)) is None else getattr(ref, name)
-        )
+        return (head, rest[0])
     return None
+
+
+def attribute_reader(source: Source) -> Callable[[Employee], object] | None:
+    """A reader of ``source`` when it is a path to a typed attribute; see `attribute_path`."""
+    path = attribute_path(source)
+    if path is None:
+        return None
+    if len(path) == 1:
+        return attrgetter(path[0])
+    head, name = path
+    return lambda employee: None if (ref := getattr(employee, head)) is None else getattr(ref, name)
 
 
 def _check_constant(value: ConstantValue) -> ConstantValue:
