@@ -16,7 +16,7 @@ from lucca_sync._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._v3 import V3Decoder
 from lucca_sync.exceptions import MappingError
-from lucca_sync.mapping import Field, FieldMapping
+from lucca_sync.mapping import Field, FieldMapping, upper
 from lucca_sync.testing import MemorySink, generate_company, make_lucca_user
 
 TODAY = date(2025, 3, 10)
@@ -283,6 +283,6 @@ class TestCompiledMapping:
 
     def test_a_mapping_with_a_transform_is_not_compiled(self) -> None:
         mapping = FieldMapping.elevo_default().with_field(
-            "job_title", Field("job_title", transforms=[str.upper])
+            "job_title", Field("job_title", transforms=[upper])
         )
         assert mapping._compiled is None
