@@ -197,10 +197,7 @@ def current_population(
 
     Employees whose record could not be read are counted too (they exist in Lucca).
     """
-    # Employee.status() without a call per employee: not former = no contract end before today.
-    population = {
-        e.id: e.manager_id for e in employees if e.contract_end is None or e.contract_end >= today
-    }
+    population = {e.id: e.manager_id for e in employees if e.status(today) != "former"}
     for error in errors:
         employee_id = getattr(error, "employee_id", None)
         if isinstance(employee_id, int):

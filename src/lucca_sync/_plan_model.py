@@ -17,7 +17,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
-from types import MappingProxyType
 from typing import Literal
 
 import attrs
@@ -27,6 +26,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError
 from lucca_sync.rules import Exclusion
+from lucca_sync.sinks import _frozen_fields
 
 __all__ = [
     "CONVERTER",
@@ -55,11 +55,6 @@ _VERSION = 1
 def key_order(key: str) -> tuple[int, int, str]:
     """Sort key for target keys: numeric keys (Lucca ids) by value, then the others as text."""
     return (0, int(key), "") if key.isdecimal() else (1, 0, key)
-
-
-def _record(value: Mapping[str, str | None]) -> Mapping[str, str | None]:
-    # A read-only view, in the order given; the planner hands over records it no longer uses.
-    return value if type(value) is MappingProxyType else MappingProxyType(dict(value))
 
 
 @attrs.frozen
@@ -96,7 +91,8 @@ class Create:
 
     key: str
     employee_id: int
-    fields: Mapping[str, str | None] = attrs.field(converter=_record, hash=False)
+    # A read-only view, in the order given; the planner hands over records it no longer uses.
+    fields: Mapping[str, str | None] = attrs.field(converter=_frozen_fields, hash=False)
     depth: int = 0
 
     def __repr__(self) -> str:

@@ -130,7 +130,7 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
         for employee_id in duplicates
     )
     unique = sorted(
-        (employee for employee in employees if counts[employee.id] <= 1) if counts else employees,
+        (employee for employee in employees if counts[employee.id] == 1) if counts else employees,
         key=attrgetter("id"),
     )
     return SourceRead(

@@ -223,7 +223,7 @@ class V3Decoder:
     def well_formed(self, item: object) -> Employee | None:
         """The employee of a user in the usual shape, or ``None`` for anything else.
 
-        The same result as the converter, about six times faster (see docs/performance.md):
+        The same result as the converter, several times faster (see docs/performance.md):
         only exact JSON types, ``manager`` as ``{id, …}`` or null, and parseable dates are
         taken here. Anything else goes through :meth:`employee`, which explains what is wrong
         with the exact path. Only for a response known to hold no lone surrogate (the
