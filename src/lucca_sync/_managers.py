@@ -112,6 +112,16 @@ def _depths(managers: dict[int, int | None], warnings: list[str]) -> dict[int, i
     """
     depth: dict[int, int] = {}
     for start in sorted(managers):
+        if start in depth:
+            continue
+        manager = managers[start]
+        # The usual cases need no walk: the top, or a manager whose depth is known.
+        if manager is None:
+            depth[start] = 0
+            continue
+        if manager in depth:
+            depth[start] = depth[manager] + 1
+            continue
         path: list[int] = []
         on_path: set[int] = set()
         current: int | None = start

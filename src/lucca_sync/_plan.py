@@ -52,7 +52,7 @@ from lucca_sync._safety import Safety
 from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
-from lucca_sync.mapping import FieldMapping
+from lucca_sync.mapping import MANAGER_FIELD, FieldMapping
 from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
 
 if TYPE_CHECKING:
@@ -294,10 +294,18 @@ class _Planner:
     hidden: list[SkipFlag] = attrs.field(factory=list)
     # The mapping's create-only keys (a property that builds a set: read once).
     create_only: frozenset[str] = attrs.field(init=False)
+    # Kept employee id -> Lucca manager id, when the mapping writes exactly that as the
+    # manager reference (a FieldMapping): the records' manager texts need no parsing back.
+    manager_ids: dict[int, int | None] | None = attrs.field(init=False)
 
     @create_only.default
     def _create_only(self) -> frozenset[str]:
         return self.mapping.create_only
+
+    @manager_ids.default
+    def _manager_ids(self) -> dict[int, int | None] | None:
+        by_id = isinstance(self.mapping, FieldMapping) and self.manager_field == MANAGER_FIELD
+        return {} if by_id else None
 
     def build(self, safety: Safety, *, mode_reason: str = "") -> Plan:
         self.errors.extend(self.read.errors)
@@ -390,6 +398,7 @@ class _Planner:
         records: dict[int, dict[str, str | None]] = {}
         hidden = [rule for rule in rules if isinstance(rule, SkipFlag)]
         record_of = self._record_of()
+        manager_ids = self.manager_ids
         pending = self.employees
         pending.reverse()  # popped from the end, in id order
         while pending:
@@ -426,6 +435,8 @@ class _Planner:
                 )
                 continue
             records[employee.id] = record
+            if manager_ids is not None:
+                manager_ids[employee.id] = employee.manager_id
         self.hidden = hidden
         return departed, exclusions, records
 
@@ -562,13 +573,18 @@ class _Planner:
             for error in self.errors
             if error.employee_id is not None and _is_live(self.target.get(str(error.employee_id)))
         }
-        references: dict[int, int | None] = {}
-        for employee_id, record in records.items():
-            if field in record:
-                value = record[field]
-                manager_id = _as_id(value)
-                if value is None or manager_id is not None:
-                    references[employee_id] = manager_id
+        references: dict[int, int | None]
+        if self.manager_ids is not None:
+            manager_ids = self.manager_ids
+            references = {employee_id: manager_ids[employee_id] for employee_id in records}
+        else:
+            references = {}
+            for employee_id, record in records.items():
+                if field in record:
+                    value = record[field]
+                    manager_id = _as_id(value)
+                    if value is None or manager_id is not None:
+                        references[employee_id] = manager_id
         unchanged = self._unchanged() if self.read.partial else {}
         for employee_id in unchanged:
             if employee_id in self.hierarchy:
@@ -579,12 +595,16 @@ class _Planner:
             references, self.hierarchy, synced, fallback=self.manager_fallback
         )
         self.warnings.extend(resolved.warnings)
+        by_id = self.manager_ids is not None
         for employee_id, manager_id in resolved.managers.items():
-            value = None if manager_id is None else str(manager_id)
             user = unchanged.get(employee_id)
             if user is None:
-                records[employee_id][field] = value
-            elif user.fields.get(field) != value:
+                if by_id and manager_id == references[employee_id]:
+                    continue  # the FieldMapping already wrote this manager's id as text
+                records[employee_id][field] = None if manager_id is None else str(manager_id)
+                continue
+            value = None if manager_id is None else str(manager_id)
+            if user.fields.get(field) != value:
                 # Their manager left, was excluded or came into scope: only the link changes.
                 change = FieldChange(field, user.fields.get(field), value)
                 self.manager_updates.append(Update(user.key, employee_id, (change,)))
