@@ -6,17 +6,23 @@ Run from the repository root::
     python benchmarks/run.py --quick          # 1k and 10k
     python benchmarks/run.py --write-docs     # also update the table in docs/performance.md
     python benchmarks/run.py --repeat 1       # one run per scenario (default: best of 3)
+    LUCCA_API_KEY=... python benchmarks/run.py --lucca-url https://stub.example  # any v3 server
 
 FakeLucca serves a generated company from a separate process, so its CPU time is not counted;
 each scenario runs in a fresh interpreter, so its peak RSS is its own. Pacing is disabled for
 the measurements (``requests_per_minute`` very high); what Lucca's 50 requests per minute would
-add to the wall time is computed from the request count.
+add to the wall time is computed from the request count. The pacing table reads through
+FakeLucca with a simulated clock: waiting is counted, not slept.
+
+With ``--lucca-url``, only ``floor`` and ``full`` run, against that server (a Lucca stub, or a
+tenant): both only read, and nothing is written anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import resource
@@ -42,7 +48,10 @@ from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_luc
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PACING_START, PACING_END = "<!-- pacing:start -->", "<!-- pacing:end -->"
 KEY = "b" * 32
+#: The API key the scenario processes send (set by the driver for each server).
+KEY_VARIABLE = "LUCCA_SYNC_BENCH_KEY"
 TODAY = date(2025, 3, 10)
 #: Employees changed between the no-op run and the incremental run.
 CHANGED = 10
@@ -90,14 +99,20 @@ def _rss_kib() -> int:
     return 0
 
 
+def _key() -> str:
+    return os.environ.get(KEY_VARIABLE, KEY)
+
+
 def _directory(url: str) -> LuccaDirectory:
-    return LuccaDirectory(url, ApiKey(KEY), requests_per_minute=10**6, pool_manager=CountingPool())
+    return LuccaDirectory(
+        url, ApiKey(_key()), requests_per_minute=10**6, pool_manager=CountingPool()
+    )
 
 
-def _floor(url: str, state: Path) -> Result:
+def _floor(url: str, state: Path, today: date) -> Result:
     """The same pages, without overlap, with nothing but urllib3 and json.loads."""
     pool = CountingPool()
-    headers = {"Authorization": f"lucca application={KEY}", "Accept": "application/json"}
+    headers = {"Authorization": f"lucca application={_key()}", "Accept": "application/json"}
     offset, requests, employees = 0, 0, 0
     while True:
         query = {
@@ -115,33 +130,33 @@ def _floor(url: str, state: Path) -> Result:
         offset += 1000
 
 
-def _full(url: str, state: Path) -> Result:
+def _full(url: str, state: Path, today: date) -> Result:
     directory = _directory(url)
-    made = plan(directory, MemorySink(), today=TODAY)
+    made = plan(directory, MemorySink(), today=today)
     return {"requests": directory.requests_made, "creates": len(made.creates)}
 
 
-def _prepare(url: str, state: Path) -> Result:
+def _prepare(url: str, state: Path, today: date) -> Result:
     sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
-    report = apply(plan(_directory(url), sink, today=TODAY), sink)
+    report = apply(plan(_directory(url), sink, today=today), sink)
     return {"requests": 0, "ok": report.ok}
 
 
-def _noop(url: str, state: Path) -> Result:
+def _noop(url: str, state: Path, today: date) -> Result:
     directory = _directory(url)
     delivered = state / "drop" / "users.csv"
     delivered.unlink(missing_ok=True)  # written by the prepare run, not by a no-op
     sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
-    made = plan(directory, sink, today=TODAY)
+    made = plan(directory, sink, today=today)
     apply(made, sink)
     return {"requests": directory.requests_made, "empty": made.is_empty,
             "delivered": delivered.exists()}  # fmt: skip
 
 
-def _incremental(url: str, state: Path) -> Result:
+def _incremental(url: str, state: Path, today: date) -> Result:
     directory = _directory(url)
     sink = ElevoSink.to_directory(state / "drop", state_dir=state / "state")
-    made = plan(directory, sink, today=TODAY, mode="incremental")
+    made = plan(directory, sink, today=today, mode="incremental")
     return {
         "requests": directory.requests_made,
         "mode": made.stats.mode,
@@ -149,11 +164,11 @@ def _incremental(url: str, state: Path) -> Result:
     }
 
 
-def _naive(url: str, state: Path) -> Result:
+def _naive(url: str, state: Path, today: date) -> Result:
     """A naive reader: list the ids, then GET each employee on its own."""
     directory = _directory(url)
     pool = CountingPool()
-    headers = {"Authorization": f"lucca application={KEY}", "Accept": "application/json"}
+    headers = {"Authorization": f"lucca application={_key()}", "Accept": "application/json"}
     query = {"fields": "id", "formerEmployees": "true", "paging": "0,1000"}
     response = pool.request("GET", url + "/api/v3/users", fields=query, headers=headers)
     ids = [item["id"] for item in json.loads(response.data)["data"]["items"]]
@@ -161,7 +176,7 @@ def _naive(url: str, state: Path) -> Result:
     return {"requests": directory.requests_made + 1, "employees": len(employees)}
 
 
-SCENARIOS: dict[str, Callable[[str, Path], Result]] = {
+SCENARIOS: dict[str, Callable[[str, Path, date], Result]] = {
     "floor": _floor,
     "full": _full,
     "prepare": _prepare,
@@ -171,10 +186,10 @@ SCENARIOS: dict[str, Callable[[str, Path], Result]] = {
 }
 
 
-def _measure(name: str, url: str, state: Path) -> Result:
+def _measure(name: str, url: str, state: Path, today: date) -> Result:
     baseline = _rss_kib()
     wall, cpu = time.perf_counter(), time.process_time()
-    result = SCENARIOS[name](url, state)
+    result = SCENARIOS[name](url, state, today)
     result["wall"] = time.perf_counter() - wall
     result["cpu"] = time.process_time() - cpu
     result["bytes"] = CountingPool.received
@@ -186,18 +201,20 @@ def _measure(name: str, url: str, state: Path) -> Result:
 # -- the driver --------------------------------------------------------------------------------
 
 
-def _scenario(name: str, url: str, state: Path) -> Result:
+def _scenario(name: str, url: str, state: Path, *, key: str = KEY, today: date = TODAY) -> Result:
     command = [sys.executable, __file__, "--scenario", name, "--url", url, "--state", str(state)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    command += ["--today", today.isoformat()]
+    environment = {**os.environ, KEY_VARIABLE: key}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if done.returncode:
         raise RuntimeError(f"scenario {name} failed:\n{done.stderr}")
     result: Result = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def _best(name: str, url: str, state: Path, repeat: int) -> Result:
+def _best(name: str, url: str, state: Path, repeat: int, **options: Any) -> Result:
     """The run of ``name`` with the least CPU time out of ``repeat`` (noise only adds time)."""
-    runs = [_scenario(name, url, state) for _ in range(repeat)]
+    runs = [_scenario(name, url, state, **options) for _ in range(repeat)]
     return min(runs, key=lambda run: float(run["cpu"]))
 
 
@@ -226,6 +243,28 @@ def run_size(size: int, repeat: int = 1) -> list[Result]:
         parent.send("stop")
         server.join(timeout=30)
         shutil.rmtree(state, ignore_errors=True)
+    return _ratios(rows, size)
+
+
+def run_against(url: str, key: str, repeat: int = 1) -> list[Result]:
+    """``floor`` and ``full`` against an existing server: reads only, writes nothing."""
+    state = Path(tempfile.mkdtemp(prefix="lucca-sync-bench-"))
+    today = date.today()
+    try:
+        rows = [
+            {"scenario": name, **_best(name, url, state, repeat, key=key, today=today)}
+            for name in ("floor", "full")
+        ]
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    size = int(rows[0]["employees"])  # everyone the server lists, former employees included
+    for row in rows:
+        row["size"] = size
+    return _ratios(rows, max(size, 1))
+
+
+def _ratios(rows: list[Result], size: int) -> list[Result]:
+    """Add the ratios to the floor (the first row), memory per employee and paced wall time."""
     floor = rows[0]
     for row in rows:
         row["cpu_ratio"] = row["cpu"] / floor["cpu"]
@@ -233,6 +272,73 @@ def run_size(size: int, repeat: int = 1) -> list[Result]:
         # Lucca's 50 requests per minute: the first 50 go at once, then one minute per 50.
         row["paced_wall"] = row["wall"] + 60 * ((row["requests"] - 1) // 50)
     return rows
+
+
+# -- pacing, with a simulated clock ------------------------------------------------------------
+
+
+class SimulatedClock:
+    """A clock that sleeping advances: the pacing's waits are counted, not slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+#: Employees and page size of the pacing read: 102 requests, a full read of 100,000 employees.
+PACING_EMPLOYEES, PACING_PAGE = 10_000, 100
+#: Requests per minute Lucca leaves for lucca_sync: alone, then sharing the tenant.
+PACING_BUDGETS = (50, 30, 10)
+
+
+def run_pacing() -> list[Result]:
+    """The same read alone and sharing the tenant: 429 answers and the time it takes."""
+    users = generate_company(PACING_EMPLOYEES, seed=0, today=TODAY)
+    # The reader logs each 429 and each slow-down as a warning: the table says it all.
+    logging.getLogger("lucca_sync").setLevel(logging.ERROR)
+    rows: list[Result] = []
+    for budget in PACING_BUDGETS:
+        clock = SimulatedClock()
+        with FakeLucca(
+            users, api_key=KEY, today=TODAY, rate_limit=(budget, 60.0), clock=clock
+        ) as fake:
+            directory = LuccaDirectory(
+                fake.url, ApiKey(KEY), page_size=PACING_PAGE, clock=clock, sleep=clock.sleep
+            )
+            read = len(list(directory.list_employees(include_former=True, today=TODAY)))
+            statuses = [request.status for request in fake.requests]
+        rows.append(
+            {
+                "budget": budget,
+                "employees": read,
+                "requests": len(statuses),
+                "refused": statuses.count(429),
+                "minutes": clock.now / 60,
+                "rate": directory.requests_per_minute,
+            }
+        )
+    return rows
+
+
+def pacing_table(rows: Sequence[Result]) -> str:
+    """The pacing results as a Markdown table."""
+    alone = rows[0]["minutes"]
+    lines = [
+        "| requests per minute left for lucca_sync | requests | answered 429 | minutes "
+        "| x alone | rate at the end |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(
+        f"| {row['budget']} | {row['requests']} | {row['refused']} | {row['minutes']:.1f} | "
+        f"{row['minutes'] / alone:.2f} | {row['rate']}/min |"
+        for row in rows
+    )
+    return "\n".join(lines)
 
 
 def table(rows: Sequence[Result]) -> str:
@@ -256,12 +362,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
 
-def write_docs(text: str) -> None:
-    """Replace the table between the markers of docs/performance.md."""
+def write_docs(text: str, start: str = START, end: str = END) -> None:
+    """Replace the text between two markers of docs/performance.md."""
     page = DOCS.read_text(encoding="utf-8")
-    head, _, rest = page.partition(START)
-    _, _, tail = rest.partition(END)
-    DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+    head, _, rest = page.partition(start)
+    _, _, tail = rest.partition(end)
+    DOCS.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
+
+
+def _summary(rows: Sequence[Result]) -> None:
+    for row in rows:
+        if row["scenario"] == "full":
+            print(
+                f"N={row['size']:,}: plan() CPU = {row['cpu_ratio']:.2f} x floor; "
+                f"{row['per_employee']:,.0f} bytes per employee above baseline; "
+                f"{row['requests']} requests"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,33 +389,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per scenario; the least CPU time is kept"
     )
+    parser.add_argument(
+        "--lucca-url",
+        help="measure floor and full against this server instead of FakeLucca (reads only); "
+        "the API key is read from the LUCCA_API_KEY environment variable",
+    )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
+    parser.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scenario:
-        print(json.dumps(_measure(args.scenario, args.url, Path(args.state))))
+        print(json.dumps(_measure(args.scenario, args.url, Path(args.state), args.today)))
+        return 0
+    if args.lucca_url:
+        key = os.environ.get("LUCCA_API_KEY", "")
+        if not key:
+            parser.error("--lucca-url needs the API key in the LUCCA_API_KEY environment variable")
+        rows = run_against(args.lucca_url.rstrip("/"), key, args.repeat)
+        print(table(rows))
+        _summary(rows)
         return 0
     sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
-    rows: list[Result] = []
+    rows = []
     for size in sizes:
         started = time.perf_counter()
         rows.extend(run_size(size, args.repeat))
         print(f"{size:,} employees: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     text = table(rows)
-    print(text)
-    full = [row for row in rows if row["scenario"] == "full"]
-    for row in full:
-        print(
-            f"N={row['size']:,}: plan() CPU = {row['cpu_ratio']:.2f} x floor; "
-            f"{row['per_employee']:,.0f} bytes per employee above baseline; "
-            f"{row['requests']} requests"
-        )
+    pacing = pacing_table(run_pacing())
+    print(text, pacing, sep="\n\n")
+    _summary(rows)
     if args.write_docs:
         write_docs(
             f"Measured on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; each "
             f"scenario run {args.repeat} time(s), the run with the least CPU time shown.\n\n{text}"
         )
+        write_docs(pacing, PACING_START, PACING_END)
     return 0
 
 
