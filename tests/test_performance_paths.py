@@ -72,6 +72,7 @@ class TestSurrogateScan:
             (b'{"a": "\\ud800"}', False),
             (b'{"a": "\\uDFFF"}', False),
             (b'{"a": "\xed\xa0\x80"}', False),
+            ('{"a": "힣"}'.encode(), True),  # U+D7A3: starts with 0xED, not a surrogate
             ('{"a": "x"}'.encode("utf-16"), False),
         ],
     )

@@ -82,8 +82,13 @@ def surrogate_free(data: bytes) -> bool:
     One scan of the body replaces a walk over every decoded string (a quarter of ``plan()``'s
     CPU time before, see docs/performance.md).
     """
-    return json.detect_encoding(data) == "utf-8" and not any(
-        pattern.search(data) for pattern in _SURROGATES
+    escaped, encoded = _SURROGATES
+    # Looking for one byte is 30 times faster than the pattern: skip the pattern when its
+    # first byte is absent (0xED starts only Hangul syllables and surrogates).
+    return (
+        json.detect_encoding(data) == "utf-8"
+        and not escaped.search(data)
+        and not (b"\xed" in data and encoded.search(data))
     )
 
 
