@@ -13,7 +13,7 @@ from typing import TypeAlias
 
 import attrs
 
-from lucca_sync._employee import Employee
+from lucca_sync._employee import Employee, reads_raw
 from lucca_sync._mapping_values import ValueProblem, is_empty, kind, to_text
 from lucca_sync.exceptions import ConfigurationError
 
@@ -30,6 +30,7 @@ __all__ = [
     "as_source",
     "attribute_path",
     "attribute_reader",
+    "reads_raw_json",
 ]
 
 ConstantValue: TypeAlias = str | int | float | bool | Decimal | date | datetime | time | None
@@ -160,6 +161,22 @@ class Path:
         if head in _MAPPINGS:
             return _walk(getattr(employee, head), rest, head)
         return _walk(employee.raw, self._segments, "")
+
+
+def reads_raw_json(source: Source) -> bool:
+    """Whether ``source`` may read more of ``Employee.raw`` than a read that keeps no raw JSON
+    holds (``extendedData``, see ``list_employees(keep_raw=False)``); any function may."""
+    if isinstance(source, Path):
+        return reads_raw(source._segments)
+    if isinstance(source, Constant):
+        return False
+    if isinstance(source, Template):
+        return any(path is not None and reads_raw_json(path) for _, path in source._parts)
+    if isinstance(source, Lookup):
+        return reads_raw_json(source.source)
+    if isinstance(source, Coalesce):
+        return any(reads_raw_json(each) for each in source.sources)
+    return True
 
 
 def attribute_path(source: Source) -> tuple[str] | tuple[str, str] | None:

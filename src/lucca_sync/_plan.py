@@ -53,7 +53,14 @@ from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
 from lucca_sync.mapping import MANAGER_FIELD, FieldMapping
-from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
+from lucca_sync.rules import (
+    DEFAULT_RULES,
+    Exclusion,
+    RuleContext,
+    SkipFlag,
+    _any_reads_raw,
+    decide,
+)
 
 if TYPE_CHECKING:
     from lucca_sync.rules import ExclusionRule
@@ -152,9 +159,21 @@ def plan(
         mapping = FieldMapping.elevo_default()
     safety = Safety() if safety is None else safety
     day = _today(time_zone) if today is None else today
+    rules = tuple(rules)
+    # The raw JSON of each employee is most of a plan's memory: read it only when something
+    # that could look at it is configured (custom code always could).
+    keep_raw = (
+        not isinstance(mapping, FieldMapping) or mapping._reads_raw() or _any_reads_raw(rules)
+    )
     with collector_paused():  # a third of the CPU time at 100k employees, see _gc.py
         read, state, reason = _read(
-            source, sink, mode=mode, full_every=full_every, today=day, time_zone=time_zone
+            source,
+            sink,
+            mode=mode,
+            full_every=full_every,
+            today=day,
+            time_zone=time_zone,
+            keep_raw=keep_raw,
         )
         target = _target_users(sink)
         # The planner takes the employees over and drops each one once classified: with its
@@ -165,7 +184,7 @@ def plan(
             read=read,
             employees=employees,
             target=target,
-            rules=tuple(rules),
+            rules=rules,
             mapping=mapping,
             today=day,
             key_field=sink.key_field,
@@ -206,8 +225,13 @@ def _read(
     full_every: int,
     today: date,
     time_zone: str,
+    keep_raw: bool = True,
 ) -> tuple[SourceRead, SyncState | None, str]:
-    """Read the source fully or incrementally; also the sync state to save after applying."""
+    """Read the source fully or incrementally; also the sync state to save after applying.
+
+    ``keep_raw=False``: a full read of a `LuccaDirectory` keeps only ``extendedData`` as each
+    employee's ``raw`` (incremental reads are small: they keep it all).
+    """
     if not isinstance(source, IncrementalSource) or not getattr(source, "reads_changes", True):
         if mode == "incremental":
             raise ConfigurationError(
@@ -215,7 +239,7 @@ def _read(
                 f"reading Lucca's v3 API with an ApiKey), not this {type(source).__name__}"
             )
         why = "" if mode == "full" else "this source cannot read changes only"
-        return read_source(source), None, why
+        return read_source(source, keep_raw=keep_raw), None, why
     # Taken before reading: a change made during the read is read again next time.
     watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
     before = getattr(source, "requests_made", None)
@@ -227,7 +251,7 @@ def _read(
         if read is None:
             reason = "Lucca's count of employees differs from the saved sync state"
     if read is None:
-        read = read_source(source)
+        read = read_source(source, keep_raw=keep_raw)
     after = getattr(source, "requests_made", None)
     if isinstance(before, int) and isinstance(after, int):
         read = attrs.evolve(read, requests_made=after - before)

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from lucca_sync._employee import Employee
+from lucca_sync._lucca._directory import LuccaDirectory
 from lucca_sync._plan_model import PlanError
 from lucca_sync.exceptions import ResponseDecodeError
 
@@ -86,12 +87,15 @@ def decode_errors(raw: Sequence[object]) -> list[PlanError]:
     return errors
 
 
-def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
+def read_source(
+    source: EmployeeSource | Iterable[Employee], *, keep_raw: bool = True
+) -> SourceRead:
     """Read every employee of ``source``, former ones included.
 
     A :class:`lucca_sync.LuccaDirectory` (anything with ``list_employees``) is read with
     ``include_former=True, strict=False``; its pager's ``errors`` and ``requests_made`` are
-    collected. Any other iterable is taken as the complete list of employees.
+    collected. Any other iterable is taken as the complete list of employees. ``keep_raw``
+    is passed on to a `LuccaDirectory` only: other sources may not take it.
 
     Raises:
         APIError: The read failed or ended early (from the reader; nothing is planned).
@@ -101,7 +105,10 @@ def read_source(source: EmployeeSource | Iterable[Employee]) -> SourceRead:
     errors: list[PlanError] = []
     warnings: tuple[str, ...] = ()
     if isinstance(source, EmployeeSource):
-        pager = source.list_employees(include_former=True, strict=False)
+        if keep_raw or not isinstance(source, LuccaDirectory):
+            pager = source.list_employees(include_former=True, strict=False)
+        else:
+            pager = source.list_employees(include_former=True, strict=False, keep_raw=False)
         employees = list(pager)
         errors.extend(decode_errors(getattr(pager, "errors", ())))
         counted = getattr(pager, "requests_made", None)

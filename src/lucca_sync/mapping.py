@@ -45,6 +45,7 @@ from lucca_sync._mapping_sources import (
     as_source,
     attribute_path,
     attribute_reader,
+    reads_raw_json,
 )
 from lucca_sync._mapping_transforms import (
     ENTRY_POINT_GROUP,
@@ -409,6 +410,10 @@ class FieldMapping:
     def target_keys(self) -> frozenset[str]:
         """Every key the record may hold, fixed keys included."""
         return frozenset({*_FIXED, *self.fields})
+
+    def _reads_raw(self) -> bool:
+        """Whether a field may read more of ``Employee.raw`` than ``extendedData``."""
+        return any(reads_raw_json(field.source) for field in self.fields.values())
 
     @property
     def create_only(self) -> frozenset[str]:

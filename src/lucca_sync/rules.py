@@ -38,7 +38,7 @@ from typing import Final, Protocol, TypeAlias
 
 import attrs
 
-from lucca_sync._employee import Employee, Ref
+from lucca_sync._employee import Employee, Ref, reads_raw
 from lucca_sync._rules_config import ENTRY_POINT_GROUP, RuleLoader
 from lucca_sync._rules_values import MISSING, comparable, lookup, read_flag, resolve_path
 from lucca_sync.exceptions import ConfigurationError, RuleError
@@ -400,6 +400,16 @@ class _Rule:
     def __repr__(self) -> str:
         return self.name
 
+    def _reads_raw(self) -> bool:
+        """Whether the rule may read more of ``Employee.raw`` than ``extendedData``."""
+        return False
+
+
+def _any_reads_raw(rules: Iterable[ExclusionRule]) -> bool:
+    """Whether any of ``rules`` may read more of ``Employee.raw`` than a read that keeps no
+    raw JSON holds (``extendedData``); a rule that is not a built-in may read anything."""
+    return any(not isinstance(rule, _Rule) or rule._reads_raw() for rule in rules)
+
 
 # --- built-in rules -----------------------------------------------------------------------
 
@@ -543,6 +553,9 @@ class FieldEquals(_Rule):
         """``field_equals('<path>', <values>…)``."""
         return f"field_equals({', '.join(map(repr, (self.path, *self.values)))})"
 
+    def _reads_raw(self) -> bool:
+        return reads_raw(self.path.split("."))
+
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when the value (or one element of a list) equals a configured value."""
         value = resolve_path(employee, self.path)
@@ -573,6 +586,9 @@ class FieldMatches(_Rule):
         """``field_matches('<path>', '<regex>')``."""
         return f"field_matches({self.path!r}, {self.regex!r})"
 
+    def _reads_raw(self) -> bool:
+        return reads_raw(self.path.split("."))
+
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when ``re.search(regex, value)`` finds a match (in one element of a list)."""
 
@@ -601,6 +617,9 @@ class FieldIsNull(_Rule):
     def name(self) -> str:
         """``field_is_null('<path>')``."""
         return f"field_is_null({self.path!r})"
+
+    def _reads_raw(self) -> bool:
+        return reads_raw(self.path.split("."))
 
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when the value is absent, null, a blank string or an empty list."""
@@ -748,6 +767,9 @@ class AnyOf(_Rule):
         """``any_of(<rule names>…)``."""
         return f"any_of({', '.join(map(rule_name, self.rules))})"
 
+    def _reads_raw(self) -> bool:
+        return _any_reads_raw(self.rules)
+
     def __call__(self, employee: Employee, /) -> str | None:
         """The first certain reason among ``rules``; else the first uncertain one; else None."""
         uncertain: str | None = None
@@ -774,6 +796,9 @@ class AllOf(_Rule):
     def name(self) -> str:
         """``all_of(<rule names>…)``."""
         return f"all_of({', '.join(map(rule_name, self.rules))})"
+
+    def _reads_raw(self) -> bool:
+        return _any_reads_raw(self.rules)
 
     def __call__(self, employee: Employee, /) -> str | None:
         """The reasons joined with "and"; uncertain when one of them is; None if one keeps."""
@@ -802,6 +827,9 @@ class Not(_Rule):
     def name(self) -> str:
         """``not_(<rule name>)``."""
         return f"not_({rule_name(self.of)})"
+
+    def _reads_raw(self) -> bool:
+        return _any_reads_raw((self.of,))
 
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when ``of`` keeps; keep when it excludes; stay uncertain when it is."""

@@ -22,10 +22,11 @@ from datetime import date, datetime, tzinfo
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
 import urllib3
 from urllib3.util import Retry, Timeout
 
-from lucca_sync._employee import Employee
+from lucca_sync._employee import Employee, slim_raw
 from lucca_sync._lucca._credentials import ApiKey
 from lucca_sync._lucca._http import LuccaHttp, is_int
 from lucca_sync._lucca._lucca_api import API_VERSION, LuccaApiReader
@@ -219,6 +220,7 @@ class LuccaDirectory:
         today: date | None = None,
         ended_between: tuple[date, date] | None = None,
         started_between: tuple[date, date] | None = None,
+        keep_raw: bool = True,
     ) -> EmployeePager:
         """The employees of the directory, read lazily page by page.
 
@@ -235,6 +237,9 @@ class LuccaDirectory:
             ended_between: Only employees whose contract ended in this inclusive range of
                 dates (former employees included whatever ``include_former`` says).
             started_between: Only employees whose contract started in this inclusive range.
+            keep_raw: ``False``: each ``Employee.raw`` keeps only the user's ``extendedData``
+                instead of the whole JSON, which is most of an employee's memory. ``plan()``
+                asks for this when no rule or mapping field can read anything else.
 
         Returns:
             An :class:`EmployeePager`.
@@ -275,6 +280,7 @@ class LuccaDirectory:
             strict=bool(strict),
             today=today,
             filters=tuple(filters),
+            keep_raw=bool(keep_raw),
         )
 
     def count_employees(self, *, today: date | None = None) -> int:
@@ -360,8 +366,10 @@ class EmployeePager:
         strict: bool,
         today: date | None,
         filters: tuple[tuple[str, str], ...] = (),
+        keep_raw: bool = True,
     ) -> None:
         self._directory = directory
+        self._keep_raw = keep_raw
         self._filters = filters
         self._include_former = include_former
         self._modified_since = modified_since
@@ -401,7 +409,11 @@ class EmployeePager:
         today = self._today or self._directory.today()
         if self._directory._api is not None:
             yield from self._directory._api.read(
-                self, include_former=self._include_former, strict=self._strict, today=today
+                self,
+                include_former=self._include_former,
+                strict=self._strict,
+                today=today,
+                keep_raw=self._keep_raw,
             )
             return
         seen: set[RowKey] = set()
@@ -491,12 +503,13 @@ class EmployeePager:
         page: list[Employee] = []
         decoder = self._directory._decoder
         well_formed = decoder.well_formed if surrogate_free else None
+        keep_raw = self._keep_raw
         for index, (item, key) in enumerate(zip(items, keys, strict=True)):
             if key in seen:
                 continue
             seen.add(key)
             # Most users take the fast path; the others get their JSON path for the errors.
-            employee = None if well_formed is None else well_formed(item)
+            employee = None if well_formed is None else well_formed(item, keep_raw)
             if employee is None:
                 try:
                     employee = decoder.employee(
@@ -508,6 +521,8 @@ class EmployeePager:
                     logger.warning("left out a malformed user: %s", error)
                     self.errors.append(error)
                     continue
+                if not keep_raw:
+                    employee = attrs.evolve(employee, raw=slim_raw(employee.raw))
             if self._include_former or employee.status(today) != "former":
                 page.append(employee)
         return page

@@ -30,7 +30,7 @@ import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, override
 
-from lucca_sync._employee import Employee, Ref
+from lucca_sync._employee import Employee, Ref, slim_raw
 from lucca_sync._lucca._http import LuccaHttp, Reply
 from lucca_sync._lucca._v3 import unwrap
 from lucca_sync._lucca._wire import WireError, explain, json_type
@@ -216,12 +216,18 @@ class LuccaApiReader:
     # -- reads ---------------------------------------------------------------------------------
 
     def read(
-        self, pager: EmployeePager, *, include_former: bool, strict: bool, today: date
+        self,
+        pager: EmployeePager,
+        *,
+        include_former: bool,
+        strict: bool,
+        today: date,
+        keep_raw: bool = True,
     ) -> Iterator[list[Employee]]:
         """Every employee, one list per page of ``/lucca-api/employees``.
 
         Request counts go to ``pager.requests_made`` and left-out records (``strict=False``)
-        to ``pager.errors``.
+        to ``pager.errors``. Without ``keep_raw``, ``raw`` is `slim_raw` of the resource.
         """
         counter = _Counter(pager)
         lookups = self._lookups(counter, employee_id=None)
@@ -249,6 +255,8 @@ class LuccaApiReader:
                     pager.errors.append(error)
                     continue
                 if include_former or employee.status(today) != "former":
+                    if not keep_raw:
+                        employee = attrs.evolve(employee, raw=slim_raw(employee.raw))
                     employees.append(employee)
             count += len(employees)
             yield employees
