@@ -16,6 +16,7 @@ from lucca_sync._lucca._directory import EmployeePager
 from lucca_sync.mapping import Coalesce, Computed, Constant, Lookup, Path, Template
 from lucca_sync.rules import (
     DEFAULT_RULES,
+    FieldEquals,
     all_of,
     any_of,
     departed,
@@ -39,6 +40,13 @@ class RecordingDirectory(LuccaDirectory):
     def list_employees(self, **options: Any) -> EmployeePager:
         self.asked = [*getattr(self, "asked", []), options.get("keep_raw", True)]
         return super().list_employees(**options)
+
+
+class Gendered(FieldEquals):
+    """A subclass of a built-in rule that reads the raw JSON."""
+
+    def __call__(self, employee: Employee, /) -> str | None:
+        return "gender F" if employee.raw.get("gender") == "F" else None
 
 
 def _read(fake: FakeLucca, *, keep_raw: bool) -> list[Employee]:
@@ -92,6 +100,8 @@ class TestWhatReadsRawJson:
             ("extended_data.e_site", False),
             ("extendedData.e_site", False),
             ("raw.extendedData.e_site", False),
+            ("extendedData", True),  # an empty extendedData is not kept
+            ("raw.extendedData", True),
             ("legalEntity.name", True),
             ("gender", True),
             ("raw.gender", True),
@@ -117,6 +127,14 @@ class TestWhatReadsRawJson:
     def test_a_mapping_source(self, source: Any, needs: bool) -> None:
         mapping = FieldMapping.elevo_default().with_field("job_title", source)
         assert mapping._reads_raw() is needs
+
+    def test_a_subclass_of_a_source_may_read_anything(self) -> None:
+        class Mine(Path):
+            def resolve(self, employee: Employee) -> object:
+                return employee.raw.get("gender")
+
+        mapping = FieldMapping.elevo_default().with_field("job_title", Mine("job_title"))
+        assert mapping._reads_raw() is True
 
     def test_the_default_mapping_reads_typed_attributes_only(self) -> None:
         assert FieldMapping.elevo_default()._reads_raw() is False
@@ -149,6 +167,8 @@ class TestPlanAsksForWhatItNeeds:
             (DEFAULT_RULES, False),
             ((skip_flag(), departed(30), field_equals("department.name", "R&D")), False),
             ((field_is_null("extendedData.e_site"),), False),
+            ((field_is_null("extendedData"),), True),
+            ((Gendered("job_title", ("Dev",)),), True),
             ((field_matches("legalEntity.name", "^Paris"),), True),
             ((any_of(skip_flag(), field_equals("gender", "F")),), True),
             ((all_of(skip_flag(), not_(field_is_null("raw.gender"))),), True),

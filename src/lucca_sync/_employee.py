@@ -98,5 +98,9 @@ def reads_raw(path: Sequence[str]) -> bool:
     ``raw.gender``) needs more of ``Employee.raw`` than `slim_raw` keeps."""
     head = path[0]
     if head == "raw":
-        return len(path) < 2 or path[1] != RAW_KEPT
-    return head not in _FIELDS and head != RAW_KEPT
+        path = path[1:]
+    elif head in _FIELDS:
+        return False
+    # A key inside extendedData reads the same either way; extendedData itself may not
+    # (an empty one is not kept).
+    return len(path) < 2 or path[0] != RAW_KEPT

@@ -165,18 +165,19 @@ class Path:
 
 def reads_raw_json(source: Source) -> bool:
     """Whether ``source`` may read more of ``Employee.raw`` than a read that keeps no raw JSON
-    holds (``extendedData``, see ``list_employees(keep_raw=False)``); any function may."""
+    holds (``extendedData``, see ``list_employees(keep_raw=False)``); any function may, and
+    so may a subclass of a source here."""
+    if type(source) not in (Path, Constant, Template, Lookup, Coalesce):
+        return True
     if isinstance(source, Path):
         return reads_raw(source._segments)
-    if isinstance(source, Constant):
-        return False
     if isinstance(source, Template):
         return any(path is not None and reads_raw_json(path) for _, path in source._parts)
     if isinstance(source, Lookup):
         return reads_raw_json(source.source)
     if isinstance(source, Coalesce):
         return any(reads_raw_json(each) for each in source.sources)
-    return True
+    return False  # a Constant
 
 
 def attribute_path(source: Source) -> tuple[str] | tuple[str, str] | None:

@@ -407,8 +407,12 @@ class _Rule:
 
 def _any_reads_raw(rules: Iterable[ExclusionRule]) -> bool:
     """Whether any of ``rules`` may read more of ``Employee.raw`` than a read that keeps no
-    raw JSON holds (``extendedData``); a rule that is not a built-in may read anything."""
-    return any(not isinstance(rule, _Rule) or rule._reads_raw() for rule in rules)
+    raw JSON holds (``extendedData``); any other rule may read anything, a subclass of a
+    built-in too."""
+    return any(
+        type(rule).__module__ != __name__ or not isinstance(rule, _Rule) or rule._reads_raw()
+        for rule in rules
+    )
 
 
 # --- built-in rules -----------------------------------------------------------------------
