@@ -666,3 +666,29 @@ class TestRuleContext:
         assert lucca_sync.RuleContext is RuleContext
         assert lucca_sync.Exclusion is Exclusion
         assert lucca_sync.ExclusionRule is rules.ExclusionRule
+
+
+class TestKeysInAnotherCase:
+    """Custom-field codes match whatever their case; the first spelling in the JSON wins."""
+
+    def test_a_box_spelled_in_capitals_is_read(self) -> None:
+        employee = person(extended_data={"e_site": "Lyon", "E_SKIP_ELEVO_SYNC": True})
+        assert rules.skip_flag()(employee) == "check box e_skip_elevo_sync is ticked in Lucca"
+
+    def test_the_first_of_two_spellings_wins(self) -> None:
+        ticked_first = {"E_Skip_Elevo_Sync": True, "e_SKIP_elevo_sync": False}
+        unticked_first = {"e_SKIP_elevo_sync": False, "E_Skip_Elevo_Sync": True}
+        assert rules.skip_flag()(person(extended_data=ticked_first)) is not None
+        assert rules.skip_flag()(person(extended_data=unticked_first)) is None
+
+    def test_employees_with_the_same_codes_are_read_each_for_their_own_values(self) -> None:
+        # The case-folded codes are cached by key set: the values must never be.
+        boxes = [True, False, True, False]
+        employees = [
+            person(n, extended_data={"E_SKIP_ELEVO_SYNC": box}) for n, box in enumerate(boxes, 1)
+        ]
+        assert [rules.skip_flag()(e) is not None for e in employees] == boxes
+
+    def test_a_path_into_custom_fields_ignores_case(self) -> None:
+        employee = person(raw={"extendedData": {"E_Site": {"id": 3, "value": "Lyon"}}})
+        assert rules.field_equals("extendedData.e_site", "lyon")(employee) is not None

@@ -7,6 +7,7 @@ removing Lucca's ``{id, value}`` wrappers, and reading a check box whatever its 
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final
@@ -45,11 +46,25 @@ def lookup(mapping: Mapping[Any, object], key: str) -> object:
     """
     if key in mapping:
         return mapping[key]
-    folded = key.casefold()
-    for candidate, value in mapping.items():
-        if isinstance(candidate, str) and candidate.casefold() == folded:
-            return value
-    return MISSING
+    if not mapping:
+        return MISSING
+    found = _folded_keys(tuple(mapping)).get(key.casefold(), MISSING)
+    return MISSING if found is MISSING else mapping[found]
+
+
+@functools.lru_cache(maxsize=64)
+def _folded_keys(keys: tuple[object, ...]) -> dict[str, object]:
+    """Case-folded key -> the first of ``keys`` that folds to it.
+
+    Cached by the keys themselves: a directory's users mostly share one set of custom-field
+    codes, so a look-up that misses costs a hash of the keys instead of folding every one of
+    them (for every employee, when the skip flag's box is not among them).
+    """
+    index: dict[str, object] = {}
+    for candidate in keys:
+        if isinstance(candidate, str):
+            index.setdefault(candidate.casefold(), candidate)
+    return index
 
 
 def _step(current: object, segment: str) -> object:
