@@ -61,6 +61,14 @@ class TestEquivalence:
         assert any(e.manager_id is not None for e in new)
         assert all(e.login is None for e in new)
 
+    def test_without_raw_json_only_raw_differs(self, company: FakeLucca) -> None:
+        full = list(new_api(company).list_employees(today=TODAY))
+        light = list(new_api(company).list_employees(today=TODAY, keep_raw=False))
+        assert light == full
+        assert all(employee.raw for employee in full)
+        # The Lucca API's employee resource has no extendedData: nothing of it is kept.
+        assert all(dict(employee.raw) == {} for employee in light)
+
     def test_fields_come_from_the_right_resources(self) -> None:
         user = make_lucca_user(
             id=7, firstName="Zoé", lastName="N'Diaye", jobTitle="Comptable", manager=3,
