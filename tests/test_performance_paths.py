@@ -47,6 +47,43 @@ class TestWellFormedUsers:
         fast, general = _decode(user, fast=True), _decode(user, fast=False)
         assert attrs.asdict(fast, recurse=False) == attrs.asdict(general, recurse=False)
 
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"managerId": 12},
+            {"managerID": 12},
+            {"managerId": None},
+            {"modifiedAt": "2024-01-02T03:04:05+02:00"},
+            {"modifiedAt": "2024-07-02T03:04:05.123Z"},
+        ],
+    )
+    def test_shapes_of_other_servers_take_the_fast_path(self, changes: dict[str, object]) -> None:
+        # A stub that sends a flat manager id instead of the manager object, or times with
+        # an offset, is decoded by hand too, with the converter's result.
+        user = {**make_lucca_user(), **changes}
+        if "managerId" in changes or "managerID" in changes:
+            del user["manager"]
+            user.pop("managerID" if "managerId" in changes else "managerId", None)
+        assert DECODER.well_formed(user) is not None
+        fast, general = _decode(user, fast=True), _decode(user, fast=False)
+        assert attrs.asdict(fast, recurse=False) == attrs.asdict(general, recurse=False)
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"managerId": 12, "managerID": 13},  # two spellings: the converter decides
+            {"ManagerId": 12},
+            {"managerId": "12"},
+            {"managerId": True},
+        ],
+    )
+    def test_unusual_manager_keys_go_to_the_converter(self, changes: dict[str, object]) -> None:
+        user = {**make_lucca_user(), **changes}
+        del user["manager"]
+        if "managerId" not in changes:
+            user.pop("managerId", None)
+        assert DECODER.well_formed(user) is None
+
     def test_a_generated_company_decodes_like_the_converter(self) -> None:
         for user in json.loads(json.dumps(USERS)):
             fast, general = _decode(user, fast=True), _decode(user, fast=False)

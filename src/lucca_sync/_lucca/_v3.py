@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, tzinfo
 from types import MappingProxyType
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from cattrs import Converter
@@ -137,6 +137,7 @@ class V3Decoder:
 
     def __init__(self, zone: tzinfo) -> None:
         self._converter = _converter(zone)
+        self._zone = zone
         self._to_datetime = _datetime_hook(zone)
         # Values that repeat across employees (departments, establishments, contract dates)
         # are decoded once and shared: less time and memory per employee.
@@ -246,9 +247,11 @@ class V3Decoder:
             or (job is not None and type(job) is not str)
         ):
             return None
-        # Absent: a flat managerId/managerID, which the converter's _manager_id reads.
         manager = get("manager", False)
-        if manager is not None:
+        if manager is False:
+            if (manager := _flat_manager_id(item)) is False:
+                return None
+        elif manager is not None:
             if type(manager) is not dict or type(manager_id := manager.get("id")) is not int:
                 return None
             manager = manager_id
@@ -268,10 +271,10 @@ class V3Decoder:
             if end is not None:
                 end = dates.get(end) or self._date(end)
             if modified is not None:
-                # Lucca sends naive local times; anything else goes the converter's way.
+                # Lucca sends naive local times; an offset is converted as the converter does.
                 modified = datetime.fromisoformat(modified)
                 if modified.tzinfo is not None:
-                    return None
+                    modified = modified.astimezone(self._zone).replace(tzinfo=None)
         except (WireError, TypeError, ValueError):  # TypeError: not text, or unhashable
             return None
         extended = raw_extended = get("extendedData")
@@ -403,6 +406,19 @@ def _normalise(item: Mapping[str, Any]) -> dict[str, object]:
         )
     data["raw"] = item
     return data
+
+
+def _flat_manager_id(item: dict[str, object]) -> int | Literal[False] | None:
+    """A flat ``managerId`` or ``managerID`` that is an id or null; ``False`` for anything
+    else (another casing, both spellings, not an id), which the converter decides."""
+    manager = item.get("managerId", False)
+    if manager is False:
+        manager = item.get("managerID", False)
+    elif "managerID" in item:
+        return False
+    if manager is None or type(manager) is int:
+        return manager
+    return False
 
 
 def _manager_id(item: Mapping[str, Any]) -> object:
