@@ -15,7 +15,7 @@ from lucca_sync import Employee, Ref, plan
 from lucca_sync._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._v3 import V3Decoder
-from lucca_sync.exceptions import MappingError
+from lucca_sync.exceptions import MappingError, ResponseDecodeError
 from lucca_sync.mapping import Field, FieldMapping, upper
 from lucca_sync.testing import MemorySink, generate_company, make_lucca_user
 
@@ -52,7 +52,9 @@ class TestWellFormedUsers:
         [
             {"managerId": 12},
             {"managerID": 12},
+            {"ManagerId": 12},
             {"managerId": None},
+            {},  # no manager at all
             {"modifiedAt": "2024-01-02T03:04:05+02:00"},
             {"modifiedAt": "2024-07-02T03:04:05.123Z"},
         ],
@@ -61,9 +63,10 @@ class TestWellFormedUsers:
         # A stub that sends a flat manager id instead of the manager object, or times with
         # an offset, is decoded by hand too, with the converter's result.
         user = {**make_lucca_user(), **changes}
-        if "managerId" in changes or "managerID" in changes:
+        if "modifiedAt" not in changes:
             del user["manager"]
-            user.pop("managerID" if "managerId" in changes else "managerId", None)
+            for key in {"managerId", "managerID"} - set(changes):
+                user.pop(key, None)
         assert DECODER.well_formed(user) is not None
         fast, general = _decode(user, fast=True), _decode(user, fast=False)
         assert attrs.asdict(fast, recurse=False) == attrs.asdict(general, recurse=False)
@@ -72,9 +75,11 @@ class TestWellFormedUsers:
         "changes",
         [
             {"managerId": 12, "managerID": 13},  # two spellings: the converter decides
-            {"ManagerId": 12},
+            {"ManagerId": 6, "managerId": 5},
+            {"managerId": False, "managerID": 5},
             {"managerId": "12"},
             {"managerId": True},
+            {"managerId": False},
         ],
     )
     def test_unusual_manager_keys_go_to_the_converter(self, changes: dict[str, object]) -> None:
@@ -83,6 +88,19 @@ class TestWellFormedUsers:
         if "managerId" not in changes:
             user.pop("managerId", None)
         assert DECODER.well_formed(user) is None
+
+    def test_a_manager_sent_as_false_goes_to_the_converter(self) -> None:
+        # JSON false is a value, not an absent key: the converter refuses it.
+        user = {**make_lucca_user(), "manager": False, "managerId": 5}
+        assert DECODER.well_formed(user) is None
+        with pytest.raises(ResponseDecodeError, match=r"\.manager"):
+            _decode(user, fast=False)
+
+    def test_a_time_whose_offset_leaves_the_calendar_is_a_decode_error(self) -> None:
+        user = {**make_lucca_user(id=5), "modifiedAt": "0001-01-01T00:00:00+01:00"}
+        assert DECODER.well_formed(user) is None
+        with pytest.raises(ResponseDecodeError, match=r"modifiedAt"):
+            _decode(user, fast=True)
 
     def test_a_generated_company_decodes_like_the_converter(self) -> None:
         for user in json.loads(json.dumps(USERS)):

@@ -10,12 +10,13 @@ the user id.
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, tzinfo
 from types import MappingProxyType
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 from cattrs import Converter
@@ -247,9 +248,9 @@ class V3Decoder:
             or (job is not None and type(job) is not str)
         ):
             return None
-        manager = get("manager", False)
-        if manager is False:
-            if (manager := _flat_manager_id(item)) is False:
+        manager = get("manager", _ABSENT)
+        if manager is _ABSENT:
+            if (manager := _flat_manager_id(item)) is _ABSENT:
                 return None
         elif manager is not None:
             if type(manager) is not dict or type(manager_id := manager.get("id")) is not int:
@@ -275,7 +276,8 @@ class V3Decoder:
                 modified = datetime.fromisoformat(modified)
                 if modified.tzinfo is not None:
                     modified = modified.astimezone(self._zone).replace(tzinfo=None)
-        except (WireError, TypeError, ValueError):  # TypeError: not text, or unhashable
+        # TypeError: not text, or unhashable; OverflowError: an offset past year 1 or 9999.
+        except (WireError, TypeError, ValueError, OverflowError):
             return None
         extended = raw_extended = get("extendedData")
         if extended:
@@ -329,6 +331,15 @@ class V3Decoder:
 
 _NO_CUSTOM_FIELDS: Final[Mapping[str, object]] = MappingProxyType({})
 _NO_RAW: Final[Mapping[str, object]] = MappingProxyType({})
+
+
+class _Absent(enum.Enum):
+    """The type of `_ABSENT`: a key the user does not have (JSON ``false`` is a value)."""
+
+    ABSENT = enum.auto()
+
+
+_ABSENT: Final = _Absent.ABSENT
 
 
 def _lone_surrogate(value: object, path: str = "") -> str | None:
@@ -408,17 +419,19 @@ def _normalise(item: Mapping[str, Any]) -> dict[str, object]:
     return data
 
 
-def _flat_manager_id(item: dict[str, object]) -> int | Literal[False] | None:
-    """A flat ``managerId`` or ``managerID`` that is an id or null; ``False`` for anything
-    else (another casing, both spellings, not an id), which the converter decides."""
-    manager = item.get("managerId", False)
-    if manager is False:
-        manager = item.get("managerID", False)
-    elif "managerID" in item:
-        return False
+def _flat_manager_id(item: dict[str, object]) -> int | _Absent | None:
+    """With no ``manager`` object: the one flat ``managerId`` key, in any casing, when it is an
+    id or null (None too when there is none); `_ABSENT` for anything the converter decides
+    (two such keys, a value that is not an id)."""
+    keys = [key for key in item if key.lower() == "managerid"]
+    if not keys:
+        return None
+    if len(keys) > 1:
+        return _ABSENT
+    manager = item[keys[0]]
     if manager is None or type(manager) is int:
         return manager
-    return False
+    return _ABSENT
 
 
 def _manager_id(item: Mapping[str, Any]) -> object:
