@@ -401,8 +401,10 @@ class _Rule:
         return self.name
 
     def _reads_raw(self) -> bool:
-        """Whether the rule may read more of ``Employee.raw`` than ``extendedData``."""
-        return False
+        """Whether the rule may read more of ``Employee.raw`` than ``extendedData``: a rule on
+        a ``path`` reads what the path names, the others read typed attributes."""
+        path = getattr(self, "path", None)
+        return isinstance(path, str) and reads_raw(path.split("."))
 
 
 def _any_reads_raw(rules: Iterable[ExclusionRule]) -> bool:
@@ -557,9 +559,6 @@ class FieldEquals(_Rule):
         """``field_equals('<path>', <values>…)``."""
         return f"field_equals({', '.join(map(repr, (self.path, *self.values)))})"
 
-    def _reads_raw(self) -> bool:
-        return reads_raw(self.path.split("."))
-
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when the value (or one element of a list) equals a configured value."""
         value = resolve_path(employee, self.path)
@@ -590,9 +589,6 @@ class FieldMatches(_Rule):
         """``field_matches('<path>', '<regex>')``."""
         return f"field_matches({self.path!r}, {self.regex!r})"
 
-    def _reads_raw(self) -> bool:
-        return reads_raw(self.path.split("."))
-
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when ``re.search(regex, value)`` finds a match (in one element of a list)."""
 
@@ -621,9 +617,6 @@ class FieldIsNull(_Rule):
     def name(self) -> str:
         """``field_is_null('<path>')``."""
         return f"field_is_null({self.path!r})"
-
-    def _reads_raw(self) -> bool:
-        return reads_raw(self.path.split("."))
 
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when the value is absent, null, a blank string or an empty list."""
