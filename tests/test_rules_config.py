@@ -233,7 +233,7 @@ def plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_entry_points(*, group: str) -> EntryPoints:
         return installed.select(group=group)
 
-    monkeypatch.setattr("lucca_sync._rules_config.entry_points", fake_entry_points)
+    monkeypatch.setattr("lucca_sync.rules._config.entry_points", fake_entry_points)
 
 
 @pytest.mark.usefixtures("plugin")
@@ -289,7 +289,7 @@ class TestPluginRules:
             [EntryPoint("departed", "acme_lucca_rules:contractors", "lucca_sync.rules")]
         )
         monkeypatch.setattr(
-            "lucca_sync._rules_config.entry_points", lambda *, group: shadow.select(group=group)
+            "lucca_sync.rules._config.entry_points", lambda *, group: shadow.select(group=group)
         )
         assert rules_from_config([{"rule": "departed"}]) == (rules.departed(),)
 

@@ -53,14 +53,8 @@ from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
 from lucca_sync.mapping import MANAGER_FIELD, FieldMapping
-from lucca_sync.rules import (
-    DEFAULT_RULES,
-    Exclusion,
-    RuleContext,
-    SkipFlag,
-    _any_reads_raw,
-    decide,
-)
+from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
+from lucca_sync.rules._protocol import _any_reads_raw
 
 if TYPE_CHECKING:
     from lucca_sync.rules import ExclusionRule

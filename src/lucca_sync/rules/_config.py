@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Union, get_args, get_origin
@@ -21,6 +21,21 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from lucca_sync.exceptions import ConfigurationError
+from lucca_sync.rules._builtins import (
+    Departed,
+    EmailDomain,
+    FieldEquals,
+    FieldIsNull,
+    FieldMatches,
+    Final,
+    InDepartment,
+    InLegalEntity,
+    NotStarted,
+    ReportsTo,
+    SkipFlag,
+)
+from lucca_sync.rules._combinators import AllOf, AnyOf, Not
+from lucca_sync.rules._protocol import ExclusionRule, _Rule
 
 __all__ = ["ENTRY_POINT_GROUP", "RuleLoader"]
 
@@ -281,3 +296,49 @@ def _structure_date(value: object, _: object) -> date | None:
 def _is_tuple(tp: object) -> bool:
     args = get_args(tp)
     return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+_BUILTINS: Final[Mapping[str, type[_Rule]]] = {
+    "skip_flag": SkipFlag,
+    "departed": Departed,
+    "not_started": NotStarted,
+    "field_equals": FieldEquals,
+    "field_matches": FieldMatches,
+    "field_is_null": FieldIsNull,
+    "in_department": InDepartment,
+    "in_legal_entity": InLegalEntity,
+    "reports_to": ReportsTo,
+    "email_domain": EmailDomain,
+    "any_of": AnyOf,
+    "all_of": AllOf,
+    "not": Not,
+    "not_": Not,
+}
+_LOADER: Final = RuleLoader(_BUILTINS, ExclusionRule)
+
+
+def rules_from_config(
+    data: Sequence[Mapping[str, object]], *, path: str = "rules"
+) -> tuple[ExclusionRule, ...]:
+    """Build rules from their declarative form: a list of tables, each naming a rule.
+
+    Each table has a ``rule`` key and the rule's options, named like the attributes of its
+    class: ``{"rule": "skip_flag", "code": "e_x"}``, ``{"rule": "departed", "grace_days": 30}``,
+    ``{"rule": "field_equals", "path": "legalEntity.name", "values": ["Acme Lyon"]}``,
+    ``{"rule": "in_department", "departments": [12, "Sales"]}``,
+    ``{"rule": "email_domain", "domains": [...]}``, ``{"rule": "reports_to", "manager_id": 7}``,
+    ``{"rule": "any_of", "rules": [...]}``, ``{"rule": "not", "of": {...}}``. Any other name is
+    looked up among the entry points of the ``lucca_sync.rules`` group, whose factory is called
+    with the table's other keys.
+
+    Args:
+        data: the list of tables (for instance the ``rules`` array of a TOML file).
+        path: how problems name the list (``rules[2].grace_days``).
+
+    Returns:
+        The rules, in the order given.
+
+    Raises:
+        ConfigurationError: every problem found, each with its path, in ``problems``.
+    """
+    return _LOADER.load(data, path=path)  # type: ignore[return-value]
