@@ -15,7 +15,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Final, Union, get_args, get_origin
 
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
@@ -27,7 +27,6 @@ from lucca_sync.rules._builtins import (
     FieldEquals,
     FieldIsNull,
     FieldMatches,
-    Final,
     InDepartment,
     InLegalEntity,
     NotStarted,
