@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lucca_sync import _mapping_transforms
+from lucca_sync.mapping import _transforms as _mapping_transforms
 
 ROOT = Path(__file__).resolve().parent.parent
 _BLOCK = re.compile(

@@ -13,7 +13,6 @@ import cattrs
 import pytest
 
 from lucca_sync import Employee, FieldMapping, Ref
-from lucca_sync import _mapping_transforms as transforms_module
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.mapping import (
     ENTRY_POINT_GROUP,
@@ -28,6 +27,7 @@ from lucca_sync.mapping import (
     strip,
     truncate,
 )
+from lucca_sync.mapping import _transforms as transforms_module
 
 
 def employee(**overrides: Any) -> Employee:

@@ -52,7 +52,8 @@ from lucca_sync._safety import Safety
 from lucca_sync._source import EmployeeSource, SourceRead, read_source
 from lucca_sync._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, MappingError, RuleError, SinkError
-from lucca_sync.mapping import MANAGER_FIELD, FieldMapping
+from lucca_sync.mapping import FieldMapping
+from lucca_sync.mapping._fields import MANAGER_FIELD
 from lucca_sync.rules import DEFAULT_RULES, Exclusion, RuleContext, SkipFlag, decide
 from lucca_sync.rules._protocol import _any_reads_raw
 

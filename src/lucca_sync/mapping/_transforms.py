@@ -11,8 +11,8 @@ from typing import Protocol
 
 import attrs
 
-from lucca_sync._mapping_values import ValueProblem, kind, to_text
 from lucca_sync.exceptions import ConfigurationError
+from lucca_sync.mapping._values import ValueProblem, kind, to_text
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from lucca_sync._mapping_sources import (
+from lucca_sync.exceptions import ConfigurationError
+from lucca_sync.mapping._fields import (
+    KEY_FIELD,
+    MANAGER_FIELD,
+    Field,
+    _check_key,
+    _elevo_default_fields,
+)
+from lucca_sync.mapping._sources import (
     Coalesce,
     Constant,
     ConstantValue,
@@ -29,18 +37,10 @@ from lucca_sync._mapping_sources import (
     Source,
     Template,
 )
-from lucca_sync._mapping_transforms import Transform, TransformFactory, find_factory
-from lucca_sync._mapping_values import kind
-from lucca_sync.exceptions import ConfigurationError
-from lucca_sync.mapping import (
-    KEY_FIELD,
-    MANAGER_FIELD,
-    Field,
-    FieldMapping,
-    _check_key,
-)
+from lucca_sync.mapping._transforms import Transform, TransformFactory, find_factory
+from lucca_sync.mapping._values import kind
 
-__all__ = ["load"]
+__all__ = ["load_fields"]
 
 _TOP_KEYS = ("extends", "remove", "fields")
 _BASES = ("elevo_default", "none")
@@ -286,13 +286,14 @@ def _check_accepted(
             problems.add(where, f"the sink has no target key {key!r}")
 
 
-def load(
+def load_fields(
     data: Mapping[str, object],
     *,
     accepts: Callable[[str], bool] | None,
     transforms: Mapping[str, TransformFactory] | None,
-) -> FieldMapping:
-    """Build a FieldMapping from configuration data, or raise one ConfigurationError."""
+) -> dict[str, Field]:
+    """Build the fields of a FieldMapping from configuration data, or raise one
+    ConfigurationError."""
     problems = _Problems()
     given: object = data
     if not isinstance(given, Mapping):
@@ -307,7 +308,7 @@ def load(
     extends = data.get("extends", "elevo_default")
     base: dict[str, Field] = {}
     if extends == "elevo_default":
-        base = dict(FieldMapping.elevo_default().fields)
+        base = _elevo_default_fields()
     elif extends != "none":
         problems.add("extends", f"expected one of {', '.join(_BASES)}, got {extends!r}")
 
@@ -355,4 +356,4 @@ def load(
             + "; ".join(problems.lines),
             tuple(problems.lines),
         )
-    return FieldMapping(result)
+    return result

@@ -14,8 +14,8 @@ from typing import TypeAlias
 import attrs
 
 from lucca_sync._employee import Employee, reads_raw
-from lucca_sync._mapping_values import ValueProblem, is_empty, kind, to_text
 from lucca_sync.exceptions import ConfigurationError
+from lucca_sync.mapping._values import ValueProblem, is_empty, kind, to_text
 
 __all__ = [
     "Coalesce",
