@@ -12,7 +12,7 @@ import attrs
 import pytest
 
 from lucca_sync import Employee, Ref, plan
-from lucca_sync._gc import collector_paused
+from lucca_sync._engine._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._v3 import V3Decoder
 from lucca_sync.exceptions import MappingError, ResponseDecodeError

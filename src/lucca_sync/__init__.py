@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from lucca_sync._apply import Outcome, SyncReport, apply, sync
 from lucca_sync._employee import Employee, Ref
-from lucca_sync._lucca import ApiKey, ClientCredentials, EmployeePager, LuccaDirectory
-from lucca_sync._plan import plan
-from lucca_sync._plan_model import (
+from lucca_sync._engine._apply import Outcome, SyncReport, apply, sync
+from lucca_sync._engine._plan import plan
+from lucca_sync._engine._plan_model import (
     Create,
     Exclude,
     FieldChange,
@@ -24,7 +23,8 @@ from lucca_sync._plan_model import (
     Suspend,
     Update,
 )
-from lucca_sync._safety import Safety
+from lucca_sync._engine._safety import Safety
+from lucca_sync._lucca import ApiKey, ClientCredentials, EmployeePager, LuccaDirectory
 from lucca_sync.mapping import FieldMapping
 from lucca_sync.rules import DEFAULT_RULES, Exclusion, ExclusionRule, RuleContext
 from lucca_sync.sinks import Sink, TargetUser

@@ -29,10 +29,10 @@ import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError
 
-from lucca_sync._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ApiKey, ClientCredentials, LuccaDirectory
 from lucca_sync._lucca._http import check_base_url
-from lucca_sync._safety import Safety
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.elevo._csv import accepts_field as elevo_accepts_field
 from lucca_sync.exceptions import ConfigurationError

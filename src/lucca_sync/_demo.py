@@ -16,10 +16,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from lucca_sync._apply import apply
+from lucca_sync._engine._apply import apply
+from lucca_sync._engine._plan import plan
+from lucca_sync._engine._plan_model import Plan
 from lucca_sync._lucca import ApiKey, LuccaDirectory
-from lucca_sync._plan import plan
-from lucca_sync._plan_model import Plan
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.testing import FakeLucca, generate_company, make_lucca_user

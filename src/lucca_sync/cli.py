@@ -26,12 +26,12 @@ from lucca_sync import __version__
 from lucca_sync import rules as rules_module
 from lucca_sync._config import Config, MissingSecretError, load_config, secrets_to_hide
 from lucca_sync._employee import Employee
+from lucca_sync._engine._plan_model import Plan
+from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ClientCredentials, LuccaDirectory
 from lucca_sync._lucca._http import LuccaHttp
 from lucca_sync._lucca._lucca_api import API_VERSION, EMPLOYEES, MAX_LIMIT
-from lucca_sync._plan_model import Plan
 from lucca_sync._progress import Progress, ProgressSink, ProgressSource
-from lucca_sync._safety import Safety
 from lucca_sync.exceptions import (
     ConfigurationError,
     LuccaSyncError,

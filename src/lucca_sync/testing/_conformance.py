@@ -337,8 +337,8 @@ class _Mapping:
 
 
 def _check_pipeline(checker: _Checker) -> None:
-    from lucca_sync._apply import apply
-    from lucca_sync._plan import plan
+    from lucca_sync._engine._apply import apply
+    from lucca_sync._engine._plan import plan
 
     with checker.sink() as sink:
         mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)

@@ -23,7 +23,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from lucca_sync._sync_state import SyncState
+from lucca_sync._engine._sync_state import SyncState
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError
 from lucca_sync.rules import Exclusion
 from lucca_sync.sinks import _frozen_fields

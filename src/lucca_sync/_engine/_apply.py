@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from lucca_sync._incremental import DEFAULT_FULL_EVERY, SyncMode
-from lucca_sync._managers import ManagerFallback
-from lucca_sync._plan import OnExcluded, RecordMapping, plan
-from lucca_sync._plan_model import CONVERTER, FieldChange, Plan, key_order
-from lucca_sync._safety import Safety, safety_error
-from lucca_sync._source import EmployeeSource
+from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._engine._managers import ManagerFallback
+from lucca_sync._engine._plan import plan
+from lucca_sync._engine._plan_model import CONVERTER, FieldChange, Plan, key_order
+from lucca_sync._engine._planner import OnExcluded, RecordMapping
+from lucca_sync._engine._safety import Safety, safety_error
+from lucca_sync._engine._source import EmployeeSource
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError, SinkError
 from lucca_sync.rules import DEFAULT_RULES
 

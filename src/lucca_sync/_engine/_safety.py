@@ -25,7 +25,7 @@ import math
 
 import attrs
 
-from lucca_sync._plan_model import Plan, SafetyViolation
+from lucca_sync._engine._plan_model import Plan, SafetyViolation
 from lucca_sync.exceptions import ConfigurationError, SafetyError
 
 __all__ = ["Safety"]

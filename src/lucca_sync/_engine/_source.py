@@ -16,8 +16,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from lucca_sync._employee import Employee
+from lucca_sync._engine._plan_model import PlanError
 from lucca_sync._lucca._directory import LuccaDirectory
-from lucca_sync._plan_model import PlanError
 from lucca_sync.exceptions import ResponseDecodeError
 
 __all__ = ["EmployeeSource", "SourceRead", "decode_errors", "read_source"]

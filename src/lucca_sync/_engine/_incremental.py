@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from lucca_sync._employee import Employee
-from lucca_sync._source import SourceRead, decode_errors
-from lucca_sync._sync_state import SyncState
+from lucca_sync._engine._source import SourceRead, decode_errors
+from lucca_sync._engine._sync_state import SyncState
 
 __all__ = [
     "DEFAULT_FULL_EVERY",
