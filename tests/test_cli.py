@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from lucca_sync import Plan
-from lucca_sync._progress import Progress
-from lucca_sync.cli import _fail
+from lucca_sync.cli._main import _fail
+from lucca_sync.cli._progress import Progress
 from lucca_sync.exceptions import APIConnectionError
 from lucca_sync.testing import FakeLucca, generate_company
 

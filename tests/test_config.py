@@ -10,15 +10,13 @@ import pytest
 
 import lucca_sync
 from lucca_sync import ApiKey, ClientCredentials
-from lucca_sync._config import (
+from lucca_sync.cli._config import (
     DirectorySinkSection,
     MissingSecretError,
     SftpSinkSection,
-    config_from_dict,
     credential_from_env,
-    load_config,
-    secrets_to_hide,
 )
+from lucca_sync.cli._config_load import config_from_dict, load_config, secrets_to_hide
 from lucca_sync.exceptions import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory, plan
-from lucca_sync._config import config_from_dict, load_config
 from lucca_sync._lucca._v3 import V3Decoder
+from lucca_sync.cli._config_load import config_from_dict, load_config
 from lucca_sync.exceptions import ConfigurationError, LuccaSyncError, ResponseDecodeError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 

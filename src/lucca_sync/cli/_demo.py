@@ -10,6 +10,8 @@ same plans (only the fake server's port, quoted in read errors, changes).
 
 from __future__ import annotations
 
+import argparse
+import logging
 import shutil
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -20,6 +22,7 @@ from lucca_sync._engine._apply import apply
 from lucca_sync._engine._plan import plan
 from lucca_sync._engine._plan_model import Plan
 from lucca_sync._lucca import ApiKey, LuccaDirectory
+from lucca_sync.cli._console import EXIT_OK, Console
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.testing import FakeLucca, generate_company, make_lucca_user
@@ -201,3 +204,14 @@ def run_demo(
             requests=len(fake.requests),
         )
     return report
+
+
+def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    if args.size < 10:
+        raise ConfigurationError("--size: expected at least 10 employees")
+    if not args.verbose:
+        # The malformed record is on purpose: the plan reports it, the log need not.
+        logging.getLogger("lucca_sync").setLevel(logging.ERROR)
+    report = run_demo(args.dir, size=args.size, seed=args.seed, say=console.say)
+    console.report(report)
+    return EXIT_OK

@@ -1,0 +1,130 @@
+"""``lucca-sync plan`` and ``lucca-sync apply``: read Lucca and the target, plan, apply."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+import lucca_sync
+from lucca_sync._engine._plan_model import Plan
+from lucca_sync._engine._safety import Safety
+from lucca_sync.cli._config import Config
+from lucca_sync.cli._config_load import load_config
+from lucca_sync.cli._console import _ACTION_KINDS, EXIT_OK, Console, _CommandError, _write_text
+from lucca_sync.cli._progress import Progress, ProgressSink, ProgressSource
+from lucca_sync.exceptions import (
+    ConfigurationError,
+    PlanMismatchError,
+    SafetyError,
+)
+
+
+def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
+    """Read Lucca and the target, and plan; the sink is closed afterwards."""
+    directory = config.directory(os.environ)
+    sink = config.sink()
+    try:
+        progress.configure(
+            requests_per_minute=config.lucca.requests_per_minute,
+            page_size=config.lucca.employees_per_request,
+        )
+        # The target's size is a cheap estimate of how many employees there are to read.
+        progress.total = sum(1 for user in sink.users() if user.managed) or None
+        return lucca_sync.plan(
+            ProgressSource(directory, progress),
+            sink,
+            **config.plan_options(),
+            safety=safety,
+        )
+    finally:
+        progress.clear()
+        sink.close()
+
+
+def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    config = load_config(args.config)
+    # Planning is for review: limits are recorded in the plan instead of stopping it.
+    plan = _read_plan(config, console.progress, safety=attrs.evolve(config.safety, enforce=False))
+    target = args.plan_json
+    if target not in (None, "-"):
+        _write_text(Path(target), plan.to_json())
+    if target == "-" or console.json_mode:
+        console.progress.clear()
+        console.stdout.write(plan.to_json() + "\n")
+        console.stdout.flush()
+    else:
+        console.say(plan.summary(show_values=args.show_values))
+        console.say()
+        console.say(f"digest: {plan.digest}")
+        if plan.is_empty:
+            console.say("Nothing to do: applying this plan would write nothing.")
+        if target is not None:
+            console.say(f"Plan written to {target}. Apply exactly this plan with:")
+            console.say(
+                f"  lucca-sync apply --config {args.config} --plan {target} "
+                f"--expect-digest {plan.digest}"
+            )
+    if plan.violations:
+        first = plan.violations[0]
+        raise SafetyError(
+            f"the plan trips {len(plan.violations)} safety limit(s) "
+            f"({', '.join(v.limit for v in plan.violations)}): {first.message}; review it, "
+            f"then apply it with --plan PLAN.json --expect-digest {plan.digest}",
+            limit=first.limit,
+            observed=first.observed,
+            allowed=first.allowed,
+        )
+    return EXIT_OK
+
+
+def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
+    if args.expect_digest is not None and args.plan is None:
+        raise ConfigurationError("--expect-digest: only with --plan PLAN.json")
+    if args.plan is not None and args.expect_digest is None:
+        # A plan file is applied as reviewed or not at all: anyone can edit a file and
+        # recompute its digest, nobody can change the digest the reviewer wrote down.
+        raise ConfigurationError(
+            "--plan: give the reviewed plan's digest with --expect-digest (lucca-sync plan "
+            "prints it)"
+        )
+    config = load_config(args.config)
+    if args.plan is not None:
+        try:
+            text = args.plan.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _CommandError(
+                f"cannot read plan file {args.plan}: {exc.strerror or exc}"
+            ) from exc
+        plan = Plan.from_json(text)
+        if plan.digest != args.expect_digest.strip().lower():
+            raise PlanMismatchError(
+                f"plan file {args.plan} has digest {plan.digest}, not the reviewed "
+                f"{args.expect_digest}: nothing was applied; plan again and review it"
+            )
+    else:
+        plan = _read_plan(config, console.progress, safety=config.safety)
+    console.progress.start_actions(sum(plan.counts[kind] for kind in _ACTION_KINDS))
+    sink = config.sink()
+    try:
+        report = lucca_sync.apply(
+            plan, ProgressSink(sink, console.progress), expected_digest=args.expect_digest
+        )
+    finally:
+        console.progress.clear()
+        sink.close()
+    console.say(report.summary())
+    # Per-employee errors (a malformed record, no e-mail) kept those employees out of the
+    # plan; they are shown, but only failed actions make the run fail.
+    for error in plan.errors:
+        who = "-" if error.employee_id is None else error.employee_id
+        console.say(f"ERROR {who} [{error.stage}] {error.message}")
+    console.report(json.loads(report.to_json()))
+    if report.failures:
+        raise _CommandError(
+            f"{len(report.failures)} action(s) failed (listed above); the others were applied"
+        )
+    return EXIT_OK
