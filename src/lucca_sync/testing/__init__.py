@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from lucca_sync.testing._company import generate_company
 from lucca_sync.testing._conformance import ConformanceResult, check_sink
-from lucca_sync.testing._fake_lucca import FakeLucca, RecordedRequest
+from lucca_sync.testing._fake_http import RecordedRequest
+from lucca_sync.testing._fake_lucca import FakeLucca
 from lucca_sync.testing._memory_sink import MemorySink, Operation
 from lucca_sync.testing._users import make_lucca_user
 

@@ -26,16 +26,14 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 from lucca_sync._lucca._v3 import unwrap
-from lucca_sync.testing._fake_lucca import RecordedRequest, _json_response, _Response
-
-if TYPE_CHECKING:
-    from lucca_sync.testing._fake_lucca import FakeLucca
+from lucca_sync.testing._fake_http import RecordedRequest, _json_response, _Response
 
 __all__ = ["LuccaApiRoutes"]
 
@@ -129,6 +127,34 @@ def _ref_id(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+class Tenant(Protocol):
+    """What the Lucca API routes read from the :class:`FakeLucca` they extend: its users,
+    contracts, clock, lock, visibility settings and routing table."""
+
+    today: date
+    see_extended: bool
+    hidden_extended_codes: frozenset[str]
+    _users: dict[int, dict[str, object]]
+    _contracts: dict[int, tuple[date | None, date | None]]
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def _lock(self) -> AbstractContextManager[object]: ...
+
+    def _clock(self) -> float: ...
+
+    def _add_route(
+        self,
+        method: str,
+        pattern: str,
+        handler: Callable[[RecordedRequest, re.Match[str]], _Response],
+        description: str,
+        guard: Callable[[RecordedRequest, str | None, bytes], _Response | None] | None = None,
+    ) -> None: ...
+
+
 class LuccaApiRoutes:
     """The Lucca API side of a :class:`FakeLucca` (``fake.lucca_api``).
 
@@ -144,7 +170,7 @@ class LuccaApiRoutes:
 
     def __init__(
         self,
-        fake: FakeLucca,
+        fake: Tenant,
         *,
         client_id: str | None,
         client_secret: str | None,
