@@ -3,6 +3,16 @@
 Read Lucca with :class:`LuccaDirectory`, decide who is synchronised with exclusion rules, map
 fields with :class:`FieldMapping`, review the typed :class:`Plan` from :func:`plan`, and
 :func:`apply` it to a :class:`Sink` such as :class:`lucca_sync.elevo.ElevoSink`.
+
+The source tree reads as the pipeline, each package's docstring is its map:
+
+- ``_lucca/`` — reading Lucca (both APIs) into ``_employee.py``'s `Employee`;
+- ``rules/`` — who is kept out, and why (`ExclusionRule`, built-ins, combinators, config);
+- ``mapping/`` — an employee to a target record (`FieldMapping`, sources, transforms);
+- ``_engine/`` — `plan` (read, classify, match, diff, safety) and `apply`;
+- ``sinks.py`` — the `Sink` base class a target implements; ``elevo/`` — `ElevoSink`;
+- ``exceptions.py`` — the error tree under `LuccaSyncError`;
+- ``cli/`` — the ``lucca-sync`` command line; ``testing/`` — fakes and conformance checks.
 """
 
 from __future__ import annotations

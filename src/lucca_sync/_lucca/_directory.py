@@ -11,6 +11,9 @@ restarts from the first page (still de-duplicating what was already returned), a
 :data:`MAX_RESTARTS` times, then gives up with :class:`~lucca_sync.exceptions.IncompleteReadError`.
 The cost is at most one or two extra requests per read: ``ceil(n / 1000) + 2`` in the worst
 case for ``n`` employees, instead of ``ceil(n / 1000) + 1``, and no extra count request.
+
+One module on purpose: `LuccaDirectory` and `EmployeePager` are one public API (the pager is
+what ``list_employees`` returns), and the completeness rules above span both.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Everything that touches the network for the reader goes through :class:`LuccaHtt
 use urllib3's own :class:`~urllib3.util.Retry` as the policy object (counts, back-off, jitter,
 ``Retry-After`` parsing) but the waiting happens here, through an injectable ``sleep``, so that
 the pacing window and the retry waits share one clock and tests never really sleep.
+
+One module on purpose: every request, retry, wait and error mapping must go through the same
+object, so that no path can skip the budget or leak a secret.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ The pieces are joined client-side. Ids are strings in this API and integers in
 :class:`Employee`: a numeric string is converted; any other id makes that record a
 :class:`ResponseDecodeError` (left out with ``strict=False``). A read that fails part-way
 raises: it never looks like a shorter directory.
+
+One module on purpose: the wire models, the converter and the join are one decoder of one API
+version, and change together when Lucca publishes a new version.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -35,9 +38,6 @@ from lucca_sync._lucca._http import LuccaHttp, Reply
 from lucca_sync._lucca._v3 import unwrap
 from lucca_sync._lucca._wire import WireError, explain, json_type
 from lucca_sync.exceptions import PermissionDeniedError, ResponseDecodeError
-
-if TYPE_CHECKING:
-    from lucca_sync._lucca._directory import EmployeePager
 
 __all__ = ["API_VERSION", "MAX_LIMIT", "LuccaApiReader"]
 
@@ -61,6 +61,13 @@ _MAX_DIGITS: Final = 18
 
 
 # -- wire types (only what Employee needs; unknown members are ignored) ------------------------
+
+
+class ReadTally(Protocol):
+    """Where a read counts its requests and keeps the records it left out (an `EmployeePager`)."""
+
+    requests_made: int
+    errors: list[ResponseDecodeError]
 
 
 @attrs.frozen
@@ -217,7 +224,7 @@ class LuccaApiReader:
 
     def read(
         self,
-        pager: EmployeePager,
+        pager: ReadTally,
         *,
         include_former: bool,
         strict: bool,
@@ -515,7 +522,7 @@ class LuccaApiReader:
 class _Counter:
     """Counts requests (retries included) and names the scope a 403 is about."""
 
-    def __init__(self, pager: EmployeePager | None) -> None:
+    def __init__(self, pager: ReadTally | None) -> None:
         self._pager = pager
         self.requests = 0
 

@@ -4,6 +4,14 @@ Elevo publishes no API. :class:`ElevoSink` writes the complete users file Elevo 
 (``uniq_identifier`` = the Lucca id) and delivers it with a :class:`Delivery`:
 :class:`DirectoryDelivery` (a local folder) or :class:`SftpDelivery` (Elevo's SFTP server,
 ``pip install 'lucca-sync[sftp]'``).
+
+Where things live, in the order a run uses them:
+
+- ``_state.py`` — what the last published file held (the sink's memory between runs);
+- ``_csv.py`` — Elevo's columns, value checks, CSV rendering and quoting, reading exports;
+- ``_sink.py`` — `ElevoSink`: the `Sink` lifecycle over the snapshot;
+- ``_atomic.py`` — writing a file so a reader never sees half of it;
+- ``_delivery.py`` — `DirectoryDelivery` (a folder) and `SftpDelivery` (paramiko).
 """
 
 from __future__ import annotations

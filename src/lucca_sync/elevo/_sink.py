@@ -1,4 +1,9 @@
-"""ElevoSink: Elevo as a sync target, through its users snapshot file."""
+"""ElevoSink: Elevo as a sync target, through its users snapshot file.
+
+One class, `ElevoSink`, implementing the `Sink` lifecycle: what the last published file held
+(from ``_state.py``), the pending changes, rendering (``_csv.py``) and delivery
+(``_delivery.py``). It stays one module because the lifecycle steps share the pending state.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 `skip_flag` (the default, Lucca's ``e_skip_elevo_sync`` check box), `departed`, `not_started`,
 `field_equals`, `field_matches`, `field_is_null`, `in_department`, `in_legal_entity`,
 `reports_to`, `email_domain`; `DEFAULT_RULES`.
+
+A new built-in rule goes here: a frozen attrs class deriving from ``_Rule``, a factory, and an
+entry in ``_config._BUILTINS`` so configurations can name it.
 """
 
 from __future__ import annotations

@@ -4,6 +4,16 @@
 :func:`make_lucca_user` and :func:`generate_company` build realistic Lucca v3 user dicts.
 :class:`MemorySink` is an in-memory :class:`~lucca_sync.Sink`; :func:`check_sink` runs the sink
 conformance suite against any sink.
+
+Where things live:
+
+- ``_users.py`` — `make_lucca_user`; ``_company.py`` — `generate_company`;
+- ``_fake_http.py`` — the fakes' HTTP server, `RecordedRequest`, responses;
+- ``_fake_lucca.py`` — `FakeLucca`: the v3 directory, fault injection, the request log;
+- ``_fake_query.py`` — the v3 query grammar (fields, filters, order, paging);
+- ``_fake_lucca_api.py`` — the Lucca API (OAuth2, ``/lucca-api``) on the same fake;
+- ``_memory_sink.py`` — `MemorySink`; ``_conformance.py`` — `check_sink`;
+- ``pytest_plugin.py`` — opt-in fixtures.
 """
 
 from __future__ import annotations

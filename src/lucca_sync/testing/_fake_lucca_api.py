@@ -16,6 +16,8 @@ a valid token (401 otherwise), an ``Api-Version`` of ``2024-11-01`` or later (40
 resource's ``.readonly`` scope among the token's (403). Collections page with opaque keyset
 cursors (``limit`` 0..100, default 25, else 400) and honour ``include=links,embedded,totalCount``.
 Errors are ``application/problem+json``.
+
+One module on purpose: one API version of the fake, its OAuth server and its resources.
 """
 
 from __future__ import annotations

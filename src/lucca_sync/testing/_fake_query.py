@@ -4,6 +4,8 @@
 Lucca's open-source REST framework (RestDrivenDomain) as summarised in the project's Lucca
 reference (§4.3-§4.6). Every malformed parameter raises :class:`QueryError`, which the server
 answers with 400 and the message.
+
+One module on purpose: it is one grammar, each part (fields, filters, order, paging) small.
 """
 
 from __future__ import annotations
