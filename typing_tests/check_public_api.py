@@ -8,7 +8,7 @@ from typing import assert_type
 
 import lucca_sync
 from lucca_sync import rules
-from lucca_sync.elevo import ElevoSink
+from lucca_sync.elevo import ElevoSink, Encryption, RecipientKey
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
 
@@ -38,5 +38,10 @@ def public_types(fake: FakeLucca) -> None:
     assert_type(make_lucca_user(id=1), dict[str, object])
     elevo: lucca_sync.Sink = ElevoSink.to_directory("drop")
     assert_type(elevo, lucca_sync.Sink)
+    encrypted = ElevoSink.to_directory("drop", encryption=Encryption("elevo.asc", armor=True))
+    assert_type(encrypted.encryption_key, RecipientKey | None)
+    if encrypted.encryption_key is not None:
+        assert_type(encrypted.encryption_key.fingerprint, str)
+        assert_type(encrypted.encryption_key.expires_within(30), bool)
     oauth = lucca_sync.ClientCredentials("client", "secret", token_url=fake.token_url)
     assert_type(lucca_sync.LuccaDirectory(fake.url, oauth).get_employee(1), lucca_sync.Employee)

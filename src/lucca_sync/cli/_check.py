@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from lucca_sync import rules as rules_module
@@ -14,13 +15,16 @@ from lucca_sync._lucca._lucca_api import API_VERSION, EMPLOYEES, MAX_LIMIT
 from lucca_sync.cli._config import Config, MissingSecretError
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import EXIT_OK, Console
+from lucca_sync.elevo import RecipientKey
+from lucca_sync.elevo._encryption import EXPIRY_WARNING_DAYS
 
 
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     # Build what plan and apply build, so that check fails where they would (exit code 2):
-    # the sink (e.g. its state folder inside the drop folder) and the Lucca reader.
-    config.sink(os.environ, secrets=False).close()
+    # the sink (e.g. its state folder inside the drop folder, Elevo's key) and the Lucca reader.
+    sink = config.sink(os.environ, secrets=False)
+    sink.close()
     section = config.lucca
     api = "Lucca API (OAuth client credentials)" if section.uses_oauth else "legacy API (API key)"
     lines = [
@@ -43,6 +47,9 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
         "api": "lucca-api" if section.uses_oauth else "v3",
         "lucca": None,
     }
+    if sink.encryption_key is not None:
+        lines += _encryption_lines(sink.encryption_key)
+        data["encryption"] = _encryption_data(sink.encryption_key)
     passphrase_env = getattr(config.sink_section, "private_key_passphrase_env", None)
     if passphrase_env is not None and not os.environ.get(passphrase_env, "").strip():
         lines.append(f"  note:    the SFTP key passphrase variable {passphrase_env} is not set")
@@ -64,6 +71,28 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     console.say("\n".join(lines))
     console.report(data)
     return EXIT_OK
+
+
+def _encryption_lines(key: RecipientKey) -> list[str]:
+    lines = [f"  encrypt: for Elevo's {key.describe()}"]
+    if key.expires is not None and key.expires_within(EXPIRY_WARNING_DAYS):
+        days = (key.expires - datetime.now(UTC)).days
+        lines.append(
+            f"  warning: Elevo's OpenPGP key expires in {days} day(s), on "
+            f"{key.expires.date().isoformat()}: ask Elevo support for the renewed key and "
+            f"replace {key.path}"
+        )
+    return lines
+
+
+def _encryption_data(key: RecipientKey) -> dict[str, object]:
+    return {
+        "fingerprint": key.fingerprint,
+        "user_ids": list(key.user_ids),
+        "expires": None if key.expires is None else key.expires.isoformat(),
+        "expires_soon": key.expires_within(EXPIRY_WARNING_DAYS),
+        "subkeys": list(key.subkeys),
+    }
 
 
 def _api_key_lines(seen: Mapping[str, Any]) -> list[str]:

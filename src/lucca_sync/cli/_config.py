@@ -26,7 +26,7 @@ import attrs
 from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, SyncMode
 from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ApiKey, ClientCredentials, LuccaDirectory
-from lucca_sync.elevo import ElevoSink
+from lucca_sync.elevo import ElevoSink, Encryption
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.mapping import FieldMapping
 from lucca_sync.rules import ExclusionRule
@@ -34,6 +34,7 @@ from lucca_sync.rules import ExclusionRule
 __all__ = [
     "Config",
     "DirectorySinkSection",
+    "EncryptionSection",
     "LuccaSection",
     "MissingSecretError",
     "RulesSection",
@@ -147,15 +148,28 @@ class RulesSection:
 
 
 @attrs.frozen(kw_only=True)
+class EncryptionSection:
+    """``[sink.encryption]``: encrypt the file for Elevo's public OpenPGP key (the ``gpg`` extra).
+
+    ``key_file`` is relative to the configuration file; see :class:`lucca_sync.elevo.Encryption`.
+    """
+
+    key_file: str
+    fingerprint: str | None = None
+    armor: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class DirectorySinkSection:
     """``[sink] type = "directory"``: write the Elevo snapshot into a local folder."""
 
     type: Literal["directory"] = "directory"
     path: str
     state_dir: str | None = None
-    filename: str = "users.csv"
+    filename: str | None = None
     adopt_from: str | None = None
     omit_unidentified: bool = False
+    encryption: EncryptionSection | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -173,9 +187,10 @@ class SftpSinkSection:
     staging_dir: str | None = None
     timeout: float = 30.0
     state_dir: str
-    filename: str = "users.csv"
+    filename: str | None = None
     adopt_from: str | None = None
     omit_unidentified: bool = False
+    encryption: EncryptionSection | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -292,10 +307,18 @@ class Config:
         Raises:
             MissingSecretError: The passphrase's environment variable is not set.
             ConfigurationError: The section is invalid (e.g. the state folder is inside the
-                drop folder, or paramiko is missing for SFTP).
+                drop folder, or paramiko is missing for SFTP), or Elevo's OpenPGP key cannot
+                be used (missing, expired, revoked, another fingerprint...).
         """
         section = self.sink_section
         adopt_from = None if section.adopt_from is None else self.resolve(section.adopt_from)
+        encryption = None
+        if section.encryption is not None:
+            encryption = Encryption(
+                self.resolve(section.encryption.key_file),
+                fingerprint=section.encryption.fingerprint,
+                armor=section.encryption.armor,
+            )
         if isinstance(section, DirectorySinkSection):
             return ElevoSink.to_directory(
                 self.resolve(section.path),
@@ -303,6 +326,7 @@ class Config:
                 filename=section.filename,
                 adopt_from=adopt_from,
                 omit_unidentified=section.omit_unidentified,
+                encryption=encryption,
             )
         passphrase = None
         if section.private_key_passphrase_env is not None and secrets:
@@ -328,6 +352,7 @@ class Config:
             filename=section.filename,
             adopt_from=adopt_from,
             omit_unidentified=section.omit_unidentified,
+            encryption=encryption,
         )
 
     def describe_sink(self) -> str:

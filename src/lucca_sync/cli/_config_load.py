@@ -35,6 +35,7 @@ from lucca_sync.cli._config import (
     SinkSection,
     SyncSection,
 )
+from lucca_sync.elevo import Encryption
 from lucca_sync.elevo._csv import accepts_field as elevo_accepts_field
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.mapping import FieldMapping
@@ -290,6 +291,11 @@ def _check_lucca(section: LuccaSection, problems: list[str]) -> None:
 
 
 def _check_sink(section: SinkSection, problems: list[str]) -> None:
+    if section.encryption is not None:
+        try:
+            Encryption(section.encryption.key_file, fingerprint=section.encryption.fingerprint)
+        except ConfigurationError as error:
+            problems.append(f"sink.encryption.{error}")
     if isinstance(section, SftpSinkSection):
         name = section.private_key_passphrase_env
         if name is not None and not _ENV_NAME.fullmatch(name):

@@ -3,13 +3,16 @@
 Elevo publishes no API. :class:`ElevoSink` writes the complete users file Elevo imports
 (``uniq_identifier`` = the Lucca id) and delivers it with a :class:`Delivery`:
 :class:`DirectoryDelivery` (a local folder) or :class:`SftpDelivery` (Elevo's SFTP server,
-``pip install 'lucca-sync[sftp]'``).
+``pip install 'lucca-sync[sftp]'``), encrypted for Elevo's OpenPGP key with :class:`Encryption`
+(``pip install 'lucca-sync[gpg]'``) if asked.
 
 Where things live, in the order a run uses them:
 
 - ``_state.py`` — what the last published file held (the sink's memory between runs);
 - ``_csv.py`` — Elevo's columns, value checks, CSV rendering and quoting, reading exports;
 - ``_sink.py`` — `ElevoSink`: the `Sink` lifecycle over the snapshot;
+- ``_encryption.py`` — `Encryption`, `RecipientKey`: Elevo's OpenPGP key, checked, and
+  encrypting the file in memory (pysequoia);
 - ``_atomic.py`` — writing a file so a reader never sees half of it;
 - ``_delivery.py`` — `DirectoryDelivery` (a folder) and `SftpDelivery` (paramiko).
 """
@@ -23,6 +26,7 @@ from lucca_sync.elevo._delivery import (
     SftpDelivery,
     UncertainDeliveryError,
 )
+from lucca_sync.elevo._encryption import Encryption, RecipientKey
 from lucca_sync.elevo._sink import ElevoSink
 
 __all__ = [
@@ -30,6 +34,8 @@ __all__ = [
     "Delivery",
     "DirectoryDelivery",
     "ElevoSink",
+    "Encryption",
+    "RecipientKey",
     "SftpDelivery",
     "UncertainDeliveryError",
 ]

@@ -27,6 +27,7 @@ from lucca_sync.elevo._delivery import (
     UncertainDeliveryError,
     require_paramiko,
 )
+from lucca_sync.elevo._encryption import Encryption, RecipientKey
 from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
@@ -76,7 +77,8 @@ class ElevoSink(Sink):
         delivery: Where the file goes.
         state_dir: Folder of the state file (``elevo-state.json``); created when missing. Keep
             it out of the drop folder (Elevo consumes every file there) and back it up.
-        filename: Name of the users file in the drop folder.
+        filename: Name of the users file in the drop folder; ``None`` means ``users.csv``, or
+            ``users.csv.gpg`` / ``users.csv.asc`` when encrypting.
         adopt_from: An export of Elevo's directory (CSV with Elevo's keys as header), read only
             when the state folder holds no state yet. Its users become unmanaged target users
             that the planner can adopt (``plan(..., match_by=("email", "registration_number"))``)
@@ -85,9 +87,13 @@ class ElevoSink(Sink):
             the file, so Elevo may suspend them when a file omits them. By default
             :meth:`commit` refuses to publish while the sync has not adopted every such user;
             set this once Elevo support confirmed those users are outside the sync.
+        encryption: Encrypt the file for Elevo's public OpenPGP key
+            (``pip install 'lucca-sync[gpg]'``): only the encrypted file is delivered. The key
+            is read and checked here, so a bad key stops a run before Lucca is read.
 
     Raises:
-        ConfigurationError: A bad file name, or the state folder is in the drop folder.
+        ConfigurationError: A bad file name, the state folder is in the drop folder, or the
+            encryption key cannot be used (see :meth:`Encryption.load`).
     """
 
     key_field = KEY
@@ -98,19 +104,29 @@ class ElevoSink(Sink):
         delivery: Delivery,
         *,
         state_dir: StrPath,
-        filename: str = "users.csv",
+        filename: str | None = None,
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
+        encryption: Encryption | None = None,
     ) -> None:
+        if filename is None:
+            filename = "users.csv" if encryption is None else encryption.default_filename
         if not filename or filename != Path(filename).name or filename.startswith("."):
             raise ConfigurationError(
                 f"filename must be a plain, visible file name such as 'users.csv', got {filename!r}"
+            )
+        if encryption is not None and filename.lower().endswith(".csv"):
+            raise ConfigurationError(
+                f"filename {filename!r} would present an encrypted file as clear CSV: use "
+                f"{encryption.default_filename!r}"
             )
         state_path = Path(state_dir)
         if isinstance(delivery, DirectoryDelivery) and _within(state_path, delivery.path):
             raise ConfigurationError(
                 "state_dir must not be in the drop folder: Elevo reads every file there"
             )
+        self._recipient = None if encryption is None else encryption.load()
+        self._armor = encryption is not None and encryption.armor
         self._delivery = delivery
         self._filename = filename
         self._store = StateStore(state_path)
@@ -122,6 +138,8 @@ class ElevoSink(Sink):
         self._working: dict[str, Entry] | None = None
         # Deliver at the next commit even if nothing changed (unconfirmed previous delivery).
         self._force = False
+        # The key the published snapshot was encrypted for (a new key alone re-delivers).
+        self._published_for: str | None = None
 
     @classmethod
     def to_directory(
@@ -129,9 +147,10 @@ class ElevoSink(Sink):
         path: StrPath,
         *,
         state_dir: StrPath | None = None,
-        filename: str = "users.csv",
+        filename: str | None = None,
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
+        encryption: Encryption | None = None,
     ) -> ElevoSink:
         """A sink writing the users file into the local folder ``path``.
 
@@ -139,9 +158,10 @@ class ElevoSink(Sink):
             path: The drop folder (must exist when committing).
             state_dir: The state folder; ``None`` means ``<path>.lucca-sync-state`` next to the
                 drop folder.
-            filename: Name of the users file.
+            filename: Name of the users file (see :class:`ElevoSink`).
             adopt_from: See :class:`ElevoSink`.
             omit_unidentified: See :class:`ElevoSink`.
+            encryption: See :class:`ElevoSink`.
 
         Raises:
             ConfigurationError: See :class:`ElevoSink`.
@@ -155,6 +175,7 @@ class ElevoSink(Sink):
             filename=filename,
             adopt_from=adopt_from,
             omit_unidentified=omit_unidentified,
+            encryption=encryption,
         )
 
     @classmethod
@@ -171,14 +192,16 @@ class ElevoSink(Sink):
         remote_dir: str = "/uploads/users",
         staging_dir: str | None = None,
         timeout: float = 30.0,
-        filename: str = "users.csv",
+        filename: str | None = None,
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
+        encryption: Encryption | None = None,
     ) -> ElevoSink:
         """A sink uploading the users file to Elevo's SFTP server.
 
         The server's host key must be in ``known_hosts`` (``~/.ssh/known_hosts`` by default);
-        an unknown key is refused, never added. See :class:`SftpDelivery` for every argument.
+        an unknown key is refused, never added. See :class:`SftpDelivery` for the connection
+        arguments and :class:`ElevoSink` for the others.
 
         Raises:
             ConfigurationError: paramiko is missing (``pip install 'lucca-sync[sftp]'``), or
@@ -202,6 +225,7 @@ class ElevoSink(Sink):
             filename=filename,
             adopt_from=adopt_from,
             omit_unidentified=omit_unidentified,
+            encryption=encryption,
         )
 
     def __repr__(self) -> str:
@@ -214,6 +238,11 @@ class ElevoSink(Sink):
         return accepts_field(name)
 
     @property
+    def encryption_key(self) -> RecipientKey | None:
+        """Elevo's OpenPGP key the file is encrypted for, as loaded and checked; ``None``: clear."""
+        return self._recipient
+
+    @property
     def state_path(self) -> Path:
         """The JSON file holding the last published snapshot."""
         return self._store.path
@@ -224,6 +253,7 @@ class ElevoSink(Sink):
             if snapshot is not None:
                 self._published = dict(snapshot.users)
                 self._published_sha256 = snapshot.sha256
+                self._published_for = snapshot.encrypted_for
             elif self._adopt_from is not None:
                 self._published = _seed(self._adopt_from)
             else:
@@ -437,6 +467,10 @@ class ElevoSink(Sink):
         """Drop any unfinished batch. Deliveries hold no open connection between commits."""
         self.abort()
 
+    def _rekeyed(self, recipient: str | None) -> bool:
+        """Whether the published file was encrypted for another key (or none, or was not)."""
+        return self._published_sha256 is not None and recipient != self._published_for
+
     @staticmethod
     def _log_refusals(reasons: Mapping[str, str]) -> None:
         for key, reason in sorted(reasons.items()):
@@ -451,15 +485,16 @@ class ElevoSink(Sink):
         so that Elevo neither changes nor suspends it.
 
         A batch that changes nothing delivers nothing, unless the previous run stopped before
-        recording its delivery (then the complete file is sent again).
+        recording its delivery, or the file is now encrypted for another key (or no longer, or
+        newly): then the complete file is sent again.
 
         Returns:
             The refused records, ``{key: reason}``.
 
         Raises:
-            SinkError: Nothing was published: the file would have a duplicate identifier, the
-                state folder is unwritable, or the delivery failed. The published state is
-                unchanged.
+            SinkError: Nothing was published: the file would have a duplicate identifier,
+                encrypting it failed (never a fallback to clear text), the state folder is
+                unwritable, or the delivery failed. The published state is unchanged.
         """
         working = self._batch()
         unidentified = [
@@ -488,7 +523,8 @@ class ElevoSink(Sink):
         ]
         data = render(rows)
         after = {key: attrs.evolve(entry, origin=None) for key, entry in working.items()}
-        if after == published and not self._force:
+        recipient = None if self._recipient is None else self._recipient.identity
+        if after == published and not self._rekeyed(recipient) and not self._force:
             # Nothing new to tell Elevo: sending the same file again would only cost a run.
             self._working = None
             self._log_refusals(refusals.reasons)
@@ -498,7 +534,10 @@ class ElevoSink(Sink):
             users=after,
             sha256=hashlib.sha256(data).hexdigest(),
             published_at=now_iso(),
+            encrypted_for=recipient,
         )
+        if self._recipient is not None:  # raises rather than return clear text
+            data = self._recipient.encrypt(data, armor=self._armor)
         try:
             self._store.write_pending(snapshot)
         except OSError as exc:
@@ -534,6 +573,7 @@ class ElevoSink(Sink):
             self._store.clear_unconfirmed()
         self._published = dict(snapshot.users)
         self._published_sha256 = snapshot.sha256
+        self._published_for = snapshot.encrypted_for
         self._working = None
         self._force = False
         self._log_refusals(refusals.reasons)

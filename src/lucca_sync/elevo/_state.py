@@ -62,6 +62,8 @@ class Snapshot:
     users: Mapping[str, Entry] = attrs.field(factory=dict, hash=False)
     sha256: str | None = None
     published_at: str | None = None
+    #: The OpenPGP key the file was encrypted for (``RecipientKey.identity``); ``None``: clear.
+    encrypted_for: str | None = None
 
 
 def _encode(snapshot: Snapshot) -> bytes:
@@ -80,6 +82,7 @@ def _encode(snapshot: Snapshot) -> bytes:
         "version": VERSION,
         "sha256": snapshot.sha256,
         "published_at": snapshot.published_at,
+        "encrypted_for": snapshot.encrypted_for,
         "users": users,
     }
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
@@ -128,8 +131,12 @@ def _decode(path: Path, data: bytes) -> Snapshot:
         raise SinkError(
             f"the Elevo state file {path} has a malformed users list ({exc.__class__.__name__})"
         ) from exc
+    encrypted_for = document.get("encrypted_for")
     return Snapshot(
-        users=users, sha256=document.get("sha256"), published_at=document.get("published_at")
+        users=users,
+        sha256=document.get("sha256"),
+        published_at=document.get("published_at"),
+        encrypted_for=encrypted_for if isinstance(encrypted_for, str) else None,
     )
 
 
