@@ -14,7 +14,15 @@ echo "== ruff"
 .venv/bin/ruff format --check .
 echo "== mypy --strict"
 .venv/bin/mypy
-echo "== docs (mkdocs build --strict)"
-NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir .venv/site
+echo "== docs (mkdocs build --strict; any warning fails)"
+# No --quiet: it silences the logger that strict mode counts warnings on, so nothing failed.
+# The log is also searched, for warnings of plugins that strict mode does not count.
+docs_log=.venv/mkdocs-build.log
+if ! NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir .venv/site >"$docs_log" 2>&1 \
+  || grep -Eq '^(WARNING|ERROR)' "$docs_log"; then
+  grep -Ev '^INFO' "$docs_log" >&2
+  echo "docs: the build failed or warned (above); fix every warning" >&2
+  exit 1
+fi
 echo "== pytest"
 .venv/bin/pytest -p no:cacheprovider "$@"
