@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import getpass
-import json
+import itertools
 import logging
-import re
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +17,8 @@ import lucca_sync
 from gnupg import GnuPG
 from lucca_sync.elevo import DirectoryDelivery, ElevoSink, Encryption, _encryption
 from lucca_sync.exceptions import ConfigurationError, SinkError
-from lucca_sync.testing import FakeLucca, generate_company
+from lucca_sync.testing import FakeLucca, check_sink, generate_company
 from sftp_server import SftpServer
-from test_cli import KEY_ENV, run_cli
 
 COMPANY = generate_company(30, seed=21)
 #: Text that is in the clear file and cannot appear in an encrypted one.
@@ -102,13 +99,7 @@ def decrypt(secret: pysequoia.Tsk, data: bytes) -> bytes:
 # --- the real GnuPG -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def gpg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GnuPG]:
-    with GnuPG(tmp_path_factory.mktemp("gpg")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def elevo_key(gpg: GnuPG, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """An RSA-4096 key pair like Elevo's; its public half exported, armoured, to a file."""
     fingerprint = gpg.generate(
@@ -422,90 +413,17 @@ class TestEncryptionOptions:
         assert ElevoSink.to_directory(drop, state_dir=tmp_path / "t").encryption_key is None
 
 
-def write_config(tmp_path: Path, fake: FakeLucca, encryption: str) -> Path:
-    (tmp_path / "drop").mkdir(exist_ok=True)
-    path = tmp_path / "lucca-sync.toml"
-    path.write_text(
-        f"""
-[lucca]
-url = "{fake.url}"
-api_key_env = "{KEY_ENV}"
+class TestConformance:
+    """An encrypting ElevoSink passes the library's sink conformance suite."""
 
-[sink]
-type = "directory"
-path = "drop"
-state_dir = "state"
+    def test_an_encrypting_sink_passes_the_conformance_suite(self, tmp_path: Path) -> None:
+        key_file, _ = sequoia_key(tmp_path, "Elevo")
+        numbers = itertools.count()
 
-[sink.encryption]
-{encryption}
-""",
-        encoding="utf-8",
-    )
-    return path
+        def factory() -> ElevoSink:
+            folder = tmp_path / f"drop{next(numbers)}"
+            folder.mkdir()
+            return ElevoSink.to_directory(folder, encryption=Encryption(key_file))
 
-
-@pytest.fixture
-def fake() -> Iterator[FakeLucca]:
-    with FakeLucca(COMPANY) as server:
-        yield server
-
-
-class TestCommandLine:
-    """``[sink.encryption]`` in the configuration; check shows the key; a bad key stops a run."""
-
-    def test_check_shows_the_fingerprint_user_id_and_expiry(
-        self, tmp_path: Path, fake: FakeLucca
-    ) -> None:
-        key_file, secret = sequoia_key(tmp_path, "Elevo", days=100)
-        config = write_config(tmp_path, fake, f'key_file = "{key_file.name}"')
-        result = run_cli("check", "--config", str(config))
-        assert result.returncode == 0, result.stderr
-        fingerprint = secret.extract_certificate().fingerprint.upper()
-        expires = (datetime.now(UTC) + timedelta(days=100)).date().isoformat()
-        assert f"OpenPGP key {fingerprint} (Elevo <elevo@elevo.example>)" in result.stdout
-        assert f"expires {expires}" in result.stdout
-        assert "warning" not in result.stdout
-        report = json.loads(run_cli("--json", "check", "--config", str(config)).stdout)
-        assert report["encryption"]["fingerprint"] == fingerprint
-        assert report["encryption"]["expires_soon"] is False
-
-    def test_check_warns_30_days_before_the_key_expires(
-        self, tmp_path: Path, fake: FakeLucca
-    ) -> None:
-        key_file, _ = sequoia_key(tmp_path, "Elevo", days=20)
-        config = write_config(tmp_path, fake, f'key_file = "{key_file.name}"')
-        result = run_cli("check", "--config", str(config))
-        assert result.returncode == 0, result.stderr
-        assert re.search(r"warning: Elevo's OpenPGP key expires in 1[89] day", result.stdout)
-
-    def test_apply_delivers_only_the_encrypted_file(self, tmp_path: Path, fake: FakeLucca) -> None:
-        key_file, secret = sequoia_key(tmp_path, "Elevo")
-        config = write_config(tmp_path, fake, f'key_file = "{key_file}"\narmor = true')
-        result = run_cli("apply", "--config", str(config), env={KEY_ENV: fake.api_key})
-        assert result.returncode == 0, result.stderr
-        assert [p.name for p in (tmp_path / "drop").iterdir()] == ["users.csv.asc"]
-        data = (tmp_path / "drop" / "users.csv.asc").read_bytes()
-        assert data.startswith(b"-----BEGIN PGP MESSAGE-----")
-        assert decrypt(secret, data).startswith(b"uniq_identifier,")
-
-    def test_a_bad_fingerprint_is_a_configuration_problem(
-        self, tmp_path: Path, fake: FakeLucca
-    ) -> None:
-        config = write_config(tmp_path, fake, 'key_file = "elevo.asc"\nfingerprint = "xyz"')
-        result = run_cli("check", "--config", str(config))
-        assert result.returncode == 2
-        assert "sink.encryption.fingerprint: expected the 40" in result.stderr
-
-    @pytest.mark.gpg
-    def test_a_revoked_key_stops_apply_before_lucca_is_read(
-        self, gpg: GnuPG, tmp_path: Path, fake: FakeLucca
-    ) -> None:
-        fingerprint = gpg.generate("Revoked CLI <revoked-cli@elevo.example>")
-        gpg.revoke(fingerprint)
-        gpg.export(fingerprint, tmp_path / "elevo.asc")
-        config = write_config(tmp_path, fake, 'key_file = "elevo.asc"')
-        result = run_cli("apply", "--config", str(config), env={KEY_ENV: fake.api_key})
-        assert result.returncode == 2
-        assert f"{fingerprint} ({tmp_path / 'elevo.asc'}) is revoked" in result.stderr
-        assert fake.requests == []
-        assert list((tmp_path / "drop").iterdir()) == []
+        result = check_sink(factory, transactional=True)
+        assert "plan, apply, re-plan is empty" in result.passed
