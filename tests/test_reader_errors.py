@@ -219,13 +219,26 @@ class TestConnectionProblems:
         assert read_ids(directory) == [1, 2, 3]
         assert directory.requests_made == 2  # the server logs the slow one only when done
 
-    def test_refused_connection(self, clock: FakeClock) -> None:
+    def test_refused_connection_fails_at_once_in_plain_words(self, clock: FakeClock) -> None:
         with FakeLucca() as stopped:
             url = stopped.url
-        directory = LuccaDirectory(url, ApiKey("k"), clock=clock, sleep=clock.sleep, retries=1)
-        with pytest.raises(APIConnectionError, match="no answer"):
+        directory = LuccaDirectory(url, ApiKey("k"), clock=clock, sleep=clock.sleep, retries=5)
+        with pytest.raises(APIConnectionError) as caught:
             read_ids(directory)
-        assert directory.requests_made == 2
+        assert str(caught.value).startswith("cannot reach 127.0.0.1: connection refused; ")
+        assert "Error" not in str(caught.value)
+        assert directory.requests_made == 1
+        assert clock.sleeps == []  # no back-off was waited
+
+    def test_unknown_host_name_fails_at_once_in_plain_words(self, clock: FakeClock) -> None:
+        # .invalid never resolves (RFC 6761): the resolver answers at once, offline too.
+        directory = LuccaDirectory(
+            "https://acme.invalid", ApiKey("k"), clock=clock, sleep=clock.sleep, retries=5
+        )
+        with pytest.raises(APIConnectionError) as caught:
+            read_ids(directory)
+        assert str(caught.value).startswith("cannot reach acme.invalid: name not resolved; ")
+        assert directory.requests_made == 1
 
     def test_invalid_json(self, fake: FakeLucca, clock: FakeClock) -> None:
         fake.invalid_json_next()

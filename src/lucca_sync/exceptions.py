@@ -220,7 +220,9 @@ class SinkError(LuccaSyncError):
 class SafetyError(LuccaSyncError):
     """The plan trips a safety limit (mass suspension, short or empty read); nothing was written.
 
-    ``limit`` names the guard; ``observed`` and ``allowed`` are the numbers that tripped it.
+    ``limit`` names the (first) guard; ``observed`` and ``allowed`` are the numbers that tripped
+    it. ``reasons`` explains every limit tripped, one sentence each, and ``digest`` is the plan's
+    digest, which approves that exact plan once reviewed (``None`` when no plan was made).
     """
 
     def __init__(
@@ -230,10 +232,14 @@ class SafetyError(LuccaSyncError):
         limit: str,
         observed: float | None = None,
         allowed: float | None = None,
+        reasons: tuple[str, ...] = (),
+        digest: str | None = None,
     ) -> None:
         self.limit = limit
         self.observed = observed
         self.allowed = allowed
+        self.reasons = reasons
+        self.digest = digest
         super().__init__(message)
 
 

@@ -211,14 +211,27 @@ class Safety:
 
 
 def safety_error(plan: Plan) -> SafetyError:
-    """The :class:`SafetyError` for a plan that trips its limits (nothing is written)."""
+    """The :class:`SafetyError` for a plan that trips its limits (nothing is written).
+
+    The message is a few short lines for a Python reader: each limit tripped, then how to
+    approve the reviewed plan by its digest.
+    """
     first = plan.violations[0]
-    reasons = "; ".join(violation.message for violation in plan.violations)
+    reasons = tuple(violation.message for violation in plan.violations)
+    digest = plan.digest
     return SafetyError(
-        f"safety limit reached, nothing was written: {reasons}. After reviewing the plan "
-        f"(Safety.review_only()), approve it with Safety.allow_reviewed({plan.digest!r}) "
-        f"or apply(..., expected_digest={plan.digest!r})",
+        "\n".join(
+            [
+                "safety limit reached, nothing was written:",
+                *(f"  - {reason}" for reason in reasons),
+                "Review the plan (plan(..., safety=Safety.review_only())), then approve it:",
+                f"  Safety.allow_reviewed({digest!r}), or",
+                f"  apply(plan, sink, expected_digest={digest!r})",
+            ]
+        ),
         limit=first.limit,
         observed=first.observed,
         allowed=first.allowed,
+        reasons=reasons,
+        digest=digest,
     )

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +24,17 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import attrs
 import urllib3
-from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    InvalidHeader,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.util import Retry, Timeout
 
 from lucca_sync._lucca._credentials import ApiKey
@@ -47,6 +58,7 @@ __all__ = [
     "LuccaHttp",
     "Reply",
     "check_base_url",
+    "connection_failure",
     "default_retry",
     "error_for_status",
     "is_int",
@@ -316,15 +328,10 @@ class LuccaHttp:
                 )
             except HTTPError as exc:
                 error = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
-                logger.info(
-                    "GET %s -> %s in %d ms", shown, type(error).__name__, _ms(self._clock() - sent)
-                )
-                failure = APIConnectionError(
-                    f"no answer from Lucca for GET {path} after {attempts} attempt(s) "
-                    f"({type(error).__name__}); check the network, the tenant URL and "
-                    "Lucca's status page",
-                    url=url,
-                )
+                failure, final = self._no_answer(error, url, shown, attempts, sent)
+                if final:
+                    # Asking again in a few seconds gets the same answer: fail now, plainly.
+                    raise failure from exc
                 try:
                     retry = retry.increment(method="GET", url=path, error=error)
                 except (MaxRetryError, HTTPError):
@@ -364,6 +371,17 @@ class LuccaHttp:
             except (MaxRetryError, HTTPError):
                 raise status_error from None
             self._wait(_retry_wait(retry, response), started, status_error, shown)
+
+    def _no_answer(
+        self, error: BaseException, url: str, shown: str, attempts: int, sent: float
+    ) -> tuple[APIConnectionError, bool]:
+        """The error for a request that got no HTTP answer, and whether it is final."""
+        reason, final = connection_failure(error)
+        logger.info("GET %s -> %s in %d ms", shown, reason, _ms(self._clock() - sent))
+        tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+        host = urlsplit(url).hostname or url
+        advice = _CONNECTION_ADVICE[final]
+        return APIConnectionError(f"cannot reach {host}: {reason}{tried}; {advice}", url=url), final
 
     def _authorized_headers(self) -> tuple[dict[str, str], str]:
         """The headers of one attempt, and the secret they carry (kept out of messages)."""
@@ -419,6 +437,45 @@ class LuccaHttp:
                 url=url,
                 path="",
             ) from None
+
+
+_CONNECTION_ADVICE: Final = {
+    True: "check the tenant URL and this machine's network (DNS, firewall, proxy)",
+    False: "check the network and Lucca's status page, then run again",
+}
+
+
+def connection_failure(error: BaseException) -> tuple[str, bool]:
+    """Plain words for a request that got no HTTP answer, and whether retrying is pointless.
+
+    A name that does not resolve and a refused connection are answers from the network, not
+    accidents: retrying them for half a minute only delays the same failure. Time-outs and
+    dropped connections may be passing, so they are retried.
+
+    Args:
+        error: The urllib3 error (or its ``reason``).
+
+    Returns:
+        ``(reason, final)``: e.g. ``("name not resolved", True)``.
+    """
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, NameResolutionError) or isinstance(cause, socket.gaierror):
+        return "name not resolved", True
+    # NewConnectionError derives from ConnectTimeoutError (urllib3 keeps it for old code).
+    if isinstance(error, NewConnectionError):
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused", True
+        reason = getattr(cause, "strerror", None)
+        return (f"cannot connect ({reason.lower()})" if reason else "cannot connect"), False
+    if isinstance(error, ConnectTimeoutError):
+        return "no answer to the connection (timed out)", False
+    if isinstance(error, ReadTimeoutError):
+        return "no answer in time (read timed out)", False
+    if isinstance(error, SSLError):
+        return "the TLS handshake failed (certificate or proxy)", True
+    if isinstance(error, ProtocolError):
+        return "the connection was dropped", False
+    return "no answer", False
 
 
 def _retry_wait(retry: Retry, response: urllib3.BaseHTTPResponse) -> float:

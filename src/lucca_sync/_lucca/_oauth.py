@@ -22,7 +22,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.util import Retry, Timeout
 
-from lucca_sync._lucca._http import is_int, is_loopback
+from lucca_sync._lucca._http import connection_failure, is_int, is_loopback
 from lucca_sync.exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -238,9 +238,10 @@ class ClientCredentials:
             )
         except HTTPError as exc:
             error = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+            reason, _ = connection_failure(error)
             raise APIConnectionError(
-                f"no answer from the OAuth token endpoint {shown} ({type(error).__name__}); "
-                "check the network and token_url",
+                f"cannot reach the OAuth token endpoint {shown}: {reason}; check the network "
+                "and token_url",
                 url=shown,
             ) from None
         logger.info("POST %s -> %d (client %s)", shown, response.status, self._client_id)

@@ -186,6 +186,17 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 
 
+_RULES_ARRAY_HINT = (
+    "rules: expected a table, got an array of tables ([[rules]]); write each rule as "
+    '[[rules.exclude]] (rule = "skip_flag", ...), and on_excluded under [rules]'
+)
+
+
+def _is_rule_array(value: object) -> bool:
+    """``[[rules]]`` tables: the rule list written one level too high."""
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
 _KEY_IN_FILE_REFUSAL = (
     "lucca.api_key: an API key written in the configuration file is refused; put it in the "
     "environment variable named by lucca.api_key_env (LUCCA_API_KEY by default) instead, "
@@ -420,7 +431,11 @@ def config_from_dict(data: Mapping[str, object], *, path: Path) -> Config:
         problems.append("sink: required section missing (where to deliver the Elevo snapshot)")
 
     lucca = _structure(data.get("lucca", {}), LuccaSection, "lucca", problems)
-    rules_section = _structure(data.get("rules", {}), RulesSection, "rules", problems)
+    rules_section = None
+    if _is_rule_array(data.get("rules")):
+        problems.append(_RULES_ARRAY_HINT)
+    else:
+        rules_section = _structure(data.get("rules", {}), RulesSection, "rules", problems)
     sink = _structure_sink_section(data.get("sink"), problems)
     sync = _structure(data.get("sync", {}), SyncSection, "sync", problems)
     mapping_data = None

@@ -213,5 +213,6 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
         # The malformed record is on purpose: the plan reports it, the log need not.
         logging.getLogger("lucca_sync").setLevel(logging.ERROR)
     report = run_demo(args.dir, size=args.size, seed=args.seed, say=console.say)
+    console.facts["outcome"] = "demo"
     console.report(report)
     return EXIT_OK

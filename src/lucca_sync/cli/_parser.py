@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 from lucca_sync import __version__
 from lucca_sync.cli._check import _cmd_check
@@ -12,7 +13,7 @@ from lucca_sync.cli._demo import _cmd_demo
 from lucca_sync.cli._plan import _cmd_apply, _cmd_plan
 from lucca_sync.cli._preview import _cmd_preview
 
-__all__ = ["build_parser"]
+__all__ = ["UsageError", "build_parser"]
 
 _EPILOG = """\
 exit codes:
@@ -25,6 +26,22 @@ Secrets are read from environment variables named in the configuration file
 (lucca.api_key_env, LUCCA_API_KEY by default; or lucca.client_id_env and
 lucca.client_secret_env for the Lucca API's OAuth client).
 """
+
+
+class UsageError(Exception):
+    """The arguments are wrong (exit code 2); ``usage`` is the command's usage line."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        self.usage = usage
+        super().__init__(message)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised (``main`` reports it in the log format
+    asked for) instead of printed and exited."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage())
 
 
 def _add_common(parser: argparse.ArgumentParser, *, top: bool, json_flag: bool = True) -> None:
@@ -58,6 +75,13 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool, json_flag: bool =
         default=default(False),
         help="show the traceback of an error",
     )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default("text"),
+        help="stderr as timestamped text lines (default), or one JSON object per line ending "
+        "with the run's outcome (for schedulers and log collectors)",
+    )
     if json_flag:
         group.add_argument(
             "--json",
@@ -81,7 +105,7 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lucca-sync``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description=(
             "Keep an Elevo account in step with a Lucca HR directory: plan what would change, "

@@ -11,16 +11,12 @@ import attrs
 
 import lucca_sync
 from lucca_sync._engine._plan_model import Plan
-from lucca_sync._engine._safety import Safety
+from lucca_sync._engine._safety import Safety, safety_error
 from lucca_sync.cli._config import Config
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import _ACTION_KINDS, EXIT_OK, Console, _CommandError, _write_text
 from lucca_sync.cli._progress import Progress, ProgressSink, ProgressSource
-from lucca_sync.exceptions import (
-    ConfigurationError,
-    PlanMismatchError,
-    SafetyError,
-)
+from lucca_sync.exceptions import ConfigurationError, PlanMismatchError
 
 
 def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
@@ -49,36 +45,34 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     # Planning is for review: limits are recorded in the plan instead of stopping it.
     plan = _read_plan(config, console.progress, safety=attrs.evolve(config.safety, enforce=False))
+    _note_plan(console, plan, "planned")
     target = args.plan_json
     if target not in (None, "-"):
         _write_text(Path(target), plan.to_json())
     if target == "-" or console.json_mode:
-        console.progress.clear()
-        console.stdout.write(plan.to_json() + "\n")
-        console.stdout.flush()
+        console.write(plan.to_json() + "\n")
     else:
         console.say(plan.summary(show_values=args.show_values))
         console.say()
         console.say(f"digest: {plan.digest}")
         if plan.is_empty:
             console.say("Nothing to do: applying this plan would write nothing.")
-        if target is not None:
+        if target is not None and not plan.violations:
             console.say(f"Plan written to {target}. Apply exactly this plan with:")
             console.say(
                 f"  lucca-sync apply --config {args.config} --plan {target} "
                 f"--expect-digest {plan.digest}"
             )
     if plan.violations:
-        first = plan.violations[0]
-        raise SafetyError(
-            f"the plan trips {len(plan.violations)} safety limit(s) "
-            f"({', '.join(v.limit for v in plan.violations)}): {first.message}; review it, "
-            f"then apply it with --plan PLAN.json --expect-digest {plan.digest}",
-            limit=first.limit,
-            observed=first.observed,
-            allowed=first.allowed,
-        )
+        raise safety_error(plan)
     return EXIT_OK
+
+
+def _note_plan(console: Console, plan: Plan, outcome: str) -> None:
+    """What the run line of ``--log-format json`` says about ``plan``: counts, no HR data."""
+    console.facts.update(outcome=outcome, digest=plan.digest, counts=plan.counts)
+    if plan.violations:
+        console.facts["limits"] = [violation.limit for violation in plan.violations]
 
 
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
@@ -107,6 +101,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
             )
     else:
         plan = _read_plan(config, console.progress, safety=config.safety)
+    _note_plan(console, plan, "no-op" if plan.is_empty else "applied")
     console.progress.start_actions(sum(plan.counts[kind] for kind in _ACTION_KINDS))
     sink = config.sink()
     try:
@@ -123,6 +118,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         who = "-" if error.employee_id is None else error.employee_id
         console.say(f"ERROR {who} [{error.stage}] {error.message}")
     console.report(json.loads(report.to_json()))
+    console.facts["failures"] = len(report.failures)
     if report.failures:
         raise _CommandError(
             f"{len(report.failures)} action(s) failed (listed above); the others were applied"

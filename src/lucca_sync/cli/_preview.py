@@ -19,6 +19,7 @@ from lucca_sync.rules import RuleContext
 def _cmd_preview(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     data = _preview(config, args.employee_id, console.progress)
+    console.facts["outcome"] = "previewed"
     console.say(_preview_text(data, on_excluded=config.rules_section.on_excluded))
     console.report(data)
     return EXIT_OK

@@ -42,6 +42,9 @@ class Progress:
         self._clock = clock
         self._last_draw = -math.inf
         self._width = 0
+        self._rate: Callable[[], int] | None = None
+        # What the line shows now (redrawn after a log line), or None once it was cleared.
+        self._status: Callable[[], str] | None = None
         self.pages = 0
         self.employees = 0
         self.total: int | None = None
@@ -53,6 +56,15 @@ class Progress:
         self._rpm = requests_per_minute
         self._page_size = page_size
 
+    def follow_rate(self, rate: Callable[[], int]) -> None:
+        """Estimate with ``rate()``, the reader's current budget (it drops after a 429)."""
+        self._rate = rate
+
+    @property
+    def requests_per_minute(self) -> int:
+        """The request budget the estimate uses now."""
+        return self._rate() if self._rate is not None else self._rpm
+
     @property
     def enabled(self) -> bool:
         """Whether anything is drawn."""
@@ -62,6 +74,7 @@ class Progress:
         """One page of ``employees`` was read from Lucca."""
         self.pages += 1
         self.employees += employees
+        self._status = self.reading_line
         self._draw(self.reading_line())
 
     def reading_line(self) -> str:
@@ -69,11 +82,12 @@ class Progress:
         line = f"Reading Lucca: page {self.pages}, {self.employees} employees"
         if self.total is not None and self.total > self.employees:
             left = math.ceil((self.total - self.employees) / self._page_size)
+            rpm = self.requests_per_minute
             # Worst case: the budget is already spent, so each page waits its turn.
-            seconds = math.ceil(left * 60 / self._rpm)
+            seconds = math.ceil(left * 60 / rpm)
             line += (
                 f" of ~{self.total}, {left} page{'s' if left != 1 else ''} left"
-                f" (at most ~{seconds} s at {self._rpm} requests/min)"
+                f" (at most ~{seconds} s at {rpm} requests/min)"
             )
         return line
 
@@ -85,18 +99,33 @@ class Progress:
     def action_done(self) -> None:
         """One more action was handed to the sink."""
         self.actions += 1
-        self._draw(f"Applying: {self.actions}/{self.actions_total} actions")
+        self._status = self._applying_line
+        self._draw(self._applying_line())
+
+    def _applying_line(self) -> str:
+        return f"Applying: {self.actions}/{self.actions_total} actions"
 
     def message(self, text: str) -> None:
         """Show ``text`` as the status line now."""
+        self._status = lambda: text
         self._draw(text, force=True)
 
     def clear(self) -> None:
-        """Erase the status line (before normal output resumes)."""
+        """Erase the status line and forget it (before normal output resumes)."""
+        self._status = None
+        self.erase()
+
+    def erase(self) -> None:
+        """Erase the status line for a moment; :meth:`redraw` shows it again."""
         if self._stream is not None and self._width:
             self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
             self._width = 0
+
+    def redraw(self) -> None:
+        """Draw the current status again, with a fresh estimate (after a log line)."""
+        if self._status is not None:
+            self._draw(self._status(), force=True)
 
     def _draw(self, text: str, *, force: bool = False) -> None:
         if self._stream is None:
@@ -141,6 +170,8 @@ class ProgressSource:
     def __init__(self, directory: Any, progress: Progress) -> None:
         self._directory = directory
         self._progress = progress
+        if isinstance(getattr(directory, "requests_per_minute", None), int):
+            progress.follow_rate(lambda: int(directory.requests_per_minute))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._directory, name)
