@@ -50,13 +50,21 @@ class GnuPG:
             ["gpgconf", "--kill", "all"], env=self._env, check=False, capture_output=True
         )
 
-    def run(self, *args: str, faked_time: str | None = None) -> bytes:
-        """Run ``gpg --batch`` with ``args`` in this home; return its standard output."""
+    def run(self, *args: str, faked_time: str | None = None, answers: bytes = b"") -> bytes:
+        """Run ``gpg --batch`` with ``args`` in this home; return its standard output.
+
+        ``answers`` are fed to gpg's prompts (with ``--command-fd 0`` among ``args``).
+        """
         command = [GPG, "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
         if faked_time is not None:
             command += ["--faked-system-time", faked_time]
         result = subprocess.run(
-            [*command, *args], env=self._env, capture_output=True, check=False, timeout=60
+            [*command, *args],
+            env=self._env,
+            input=answers,
+            capture_output=True,
+            check=False,
+            timeout=60,
         )
         if result.returncode != 0:
             raise AssertionError(f"gpg {' '.join(args)} failed: {result.stderr.decode()}")
@@ -112,6 +120,12 @@ class GnuPG:
         revocation = self.home / "revoke.asc"
         revocation.write_text(text.replace(":-----BEGIN", "-----BEGIN"), encoding="utf-8")
         self.run("--import", str(revocation))
+
+    def revoke_subkey(self, fingerprint: str) -> None:
+        """Revoke the first subkey of the key ``fingerprint`` (gpg has no quick command)."""
+        # key 1, revkey, "really?" yes, reason 0, no description, "okay?" yes, save.
+        answers = b"key 1\nrevkey\ny\n0\n\ny\nsave\n"
+        self.run("--command-fd", "0", "--edit-key", fingerprint, answers=answers)
 
     def export(self, fingerprint: str, path: Path) -> Path:
         """Write the public key, ASCII-armoured, to ``path``."""

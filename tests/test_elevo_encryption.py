@@ -257,6 +257,13 @@ class TestKeyProblems:
         with pytest.raises(ConfigurationError, match=r"no live encryption subkey.*2020-01-02"):
             self.build(tmp_path, path)
 
+    def test_key_whose_encryption_subkey_is_revoked(self, gpg: GnuPG, tmp_path: Path) -> None:
+        fingerprint = gpg.generate("Revoked subkey <revoked-subkey@elevo.example>")
+        gpg.revoke_subkey(fingerprint)
+        path = gpg.export(fingerprint, tmp_path / "elevo.asc")
+        with pytest.raises(ConfigurationError, match="has only revoked encryption subkeys"):
+            self.build(tmp_path, path)
+
     def test_key_swapped_on_disk_is_refused(self, gpg: GnuPG, tmp_path: Path) -> None:
         pinned = gpg.generate("Pinned <pinned@elevo.example>")
         other = gpg.generate("Other <other@elevo.example>")

@@ -76,7 +76,7 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
 def _encryption_lines(key: RecipientKey) -> list[str]:
     lines = [f"  encrypt: for Elevo's {key.describe()}"]
     if key.expires is not None and key.expires_within(EXPIRY_WARNING_DAYS):
-        days = (key.expires - datetime.now(UTC)).days
+        days = (key.expires.date() - datetime.now(UTC).date()).days
         lines.append(
             f"  warning: Elevo's OpenPGP key expires in {days} day(s), on "
             f"{key.expires.date().isoformat()}: ask Elevo support for the renewed key and "

@@ -122,8 +122,8 @@ class Encryption:
         if self.fingerprint is not None and found != self.fingerprint:
             raise ConfigurationError(
                 f"{path} holds the key {found}, not the pinned fingerprint {self.fingerprint}: "
-                "nothing was encrypted. Check with Elevo support which key is theirs before "
-                "changing the fingerprint"
+                "nothing is delivered. Check with Elevo support which key is theirs before "
+                "changing the pinned fingerprint"
             )
         if cert.is_revoked:
             raise ConfigurationError(f"{where} is revoked: {_ASK}")
