@@ -9,7 +9,7 @@ from typing import Literal
 
 import attrs
 
-__all__ = ["Employee", "Ref", "Status", "reads_raw", "slim_raw"]
+__all__ = ["Employee", "Ref", "Status", "custom_fields_read", "reads_raw", "slim_raw"]
 
 Status = Literal["active", "upcoming", "former"]
 
@@ -104,3 +104,21 @@ def reads_raw(path: Sequence[str]) -> bool:
     # A key inside extendedData reads the same either way; extendedData itself may not
     # (an empty one is not kept).
     return len(path) < 2 or path[0] != RAW_KEPT
+
+
+def custom_fields_read(path: Sequence[str]) -> frozenset[str] | None:
+    """The custom-field codes that reading a dotted path of an employee needs
+    (``extended_data.e_site`` and ``extendedData.e_site`` need ``e_site``; ``job_title`` and
+    ``legalEntity.name`` none); ``None`` when it may read any (``extended_data``, ``raw``)."""
+    head = path[0]
+    if head == "extended_data":
+        return frozenset(path[1:2]) or None
+    if head in _FIELDS and head != "raw":
+        return frozenset()
+    rest = path[1:] if head == "raw" else path
+    if not rest:
+        return None  # the whole JSON, extendedData included
+    # Rules look keys up case-insensitively; any other key of the JSON is no custom field.
+    if rest[0].casefold() != RAW_KEPT.casefold():
+        return frozenset()
+    return frozenset(rest[1:2]) or None

@@ -127,7 +127,9 @@ class SyncReport:
         """One line of counts, then one line per failure."""
         head = "dry run, nothing applied — " if self.dry_run else ""
         counts = ", ".join(f"{count} {kind}" for kind, count in self.counts.items())
-        lines = [f"{head}{counts} ({self.duration:.1f} s)"]
+        requests = self.plan.stats.requests_line()
+        read = "" if requests is None else f"; {requests}"
+        lines = [f"{head}{counts} ({self.duration:.1f} s){read}"]
         lines.extend(
             f"FAILED {outcome.action} {outcome.key}: {outcome.error}" for outcome in self.failures
         )

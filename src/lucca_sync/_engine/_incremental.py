@@ -163,6 +163,7 @@ def read_changes(
         employees=tuple(sorted(employees.values(), key=lambda employee: employee.id)),
         errors=tuple(errors),
         requests_made=requests,
+        requests_by_resource={} if requests is None else {"users": requests},
         partial=True,
         hierarchy=hierarchy,
         population=expected,

@@ -44,7 +44,7 @@ from lucca_sync._lucca._http import is_int
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.mapping import FieldMapping
 from lucca_sync.rules import DEFAULT_RULES
-from lucca_sync.rules._protocol import _any_reads_raw
+from lucca_sync.rules._protocol import _any_reads_raw, _custom_fields_read
 
 if TYPE_CHECKING:
     from lucca_sync.rules import ExclusionRule
@@ -129,6 +129,9 @@ def plan(
         not isinstance(mapping, FieldMapping) or mapping._reads_raw() or _any_reads_raw(rules)
     )
     with collector_paused():  # a third of the CPU time at 100k employees, see _gc.py
+        # The target first: on the Lucca API, who it holds decides which former employees
+        # are worth reading (see read_source).
+        target = _target_users(sink)
         read, state, reason = _read(
             source,
             sink,
@@ -137,8 +140,9 @@ def plan(
             today=day,
             time_zone=time_zone,
             keep_raw=keep_raw,
+            custom_fields=_custom_fields(rules, mapping),
+            also_ids=[int(key) for key, user in target.items() if _live(key, user)],
         )
-        target = _target_users(sink)
         # The planner takes the employees over and drops each one once classified: with its
         # raw JSON, an employee is most of a plan's memory (docs/performance.md).
         employees = list(read.employees)
@@ -172,6 +176,20 @@ def plan(
     return result
 
 
+def _custom_fields(rules: Sequence[ExclusionRule], mapping: RecordMapping) -> frozenset[str] | None:
+    """The custom-field codes the rules and the mapping read; ``None`` when any may be read
+    (custom code always may)."""
+    if not isinstance(mapping, FieldMapping):
+        return None
+    by_mapping, by_rules = mapping._custom_fields(), _custom_fields_read(rules)
+    return None if by_mapping is None or by_rules is None else by_mapping | by_rules
+
+
+def _live(key: str, user: TargetUser) -> bool:
+    """A target user the sync manages and may have to suspend, with a Lucca id as key."""
+    return user.managed and not user.suspended and key.isdecimal()
+
+
 def _today(time_zone: str) -> date:
     try:
         zone = ZoneInfo(time_zone)
@@ -189,11 +207,14 @@ def _read(
     today: date,
     time_zone: str,
     keep_raw: bool = True,
+    custom_fields: frozenset[str] | None = None,
+    also_ids: Sequence[int] = (),
 ) -> tuple[SourceRead, SyncState | None, str]:
     """Read the source fully or incrementally; also the sync state to save after applying.
 
     ``keep_raw=False``: a full read of a `LuccaDirectory` keeps only ``extendedData`` as each
-    employee's ``raw`` (incremental reads are small: they keep it all).
+    employee's ``raw`` (incremental reads are small: they keep it all). ``custom_fields`` and
+    ``also_ids`` go to `read_source`.
     """
     if not isinstance(source, IncrementalSource) or not getattr(source, "reads_changes", True):
         if mode == "incremental":
@@ -202,7 +223,10 @@ def _read(
                 f"reading Lucca's v3 API with an ApiKey), not this {type(source).__name__}"
             )
         why = "" if mode == "full" else "this source cannot read changes only"
-        return read_source(source, keep_raw=keep_raw), None, why
+        whole = read_source(
+            source, keep_raw=keep_raw, custom_fields=custom_fields, also_ids=also_ids
+        )
+        return whole, None, why
     # Taken before reading: a change made during the read is read again next time.
     watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
     before = getattr(source, "requests_made", None)
@@ -214,7 +238,9 @@ def _read(
         if read is None:
             reason = "Lucca's count of employees differs from the saved sync state"
     if read is None:
-        read = read_source(source, keep_raw=keep_raw)
+        read = read_source(
+            source, keep_raw=keep_raw, custom_fields=custom_fields, also_ids=also_ids
+        )
     after = getattr(source, "requests_made", None)
     if isinstance(before, int) and isinstance(after, int):
         read = attrs.evolve(read, requests_made=after - before)

@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Literal
 
 import attrs
@@ -227,6 +228,10 @@ class SafetyViolation:
     message: str
 
 
+def _frozen_counts(value: Mapping[str, int]) -> Mapping[str, int]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
 @attrs.frozen(kw_only=True)
 class PlanStats:
     """What the plan was made from. Informational: not part of the digest.
@@ -239,6 +244,9 @@ class PlanStats:
         target_users: Users the sink reported.
         managed_active: Of those, active users the sync manages.
         requests_made: HTTP requests the read took, when the source counts them.
+        requests_by_resource: The same per resource read, in the order first read
+            (``{"departments": 1, …, "employees": 95}`` on the Lucca API, ``{"users": 11}``
+            on the legacy API); empty when the source does not count them.
         mode: ``"full"`` (everyone was read) or ``"incremental"`` (only the changes were read;
             ``employees_read`` counts those).
         mode_reason: Why the read was full, when incremental was asked for.
@@ -251,8 +259,18 @@ class PlanStats:
     target_users: int = 0
     managed_active: int = 0
     requests_made: int | None = None
+    requests_by_resource: Mapping[str, int] = attrs.field(
+        factory=dict, converter=_frozen_counts, eq=False
+    )
     mode: Literal["full", "incremental"] = "full"
     mode_reason: str = ""
+
+    def requests_line(self) -> str | None:
+        """``"99 requests to Lucca (employees 95, departments 1, …)"``; ``None`` when uncounted."""
+        if self.requests_made is None:
+            return None
+        detail = ", ".join(f"{name} {count}" for name, count in self.requests_by_resource.items())
+        return f"{self.requests_made} requests to Lucca" + (f" ({detail})" if detail else "")
 
 
 _ACTION_KINDS = ("creates", "reactivations", "updates", "excludes", "suspensions")
@@ -386,6 +404,9 @@ class Plan:
             f"Plan for {self.today.isoformat()} — digest {self.digest[:12]}",
             *(f"  {kind:<14}{count:>6}" for kind, count in self.counts.items()),
         ]
+        requests = self.stats.requests_line()
+        if requests is not None:
+            lines.append(f"  {requests}")
 
         def changes(items: tuple[FieldChange, ...]) -> str:
             if not show_values:

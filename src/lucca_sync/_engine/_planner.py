@@ -542,6 +542,7 @@ class _Planner:
             target_users=len(self.target),
             managed_active=sum(1 for user in self.target.values() if _is_live(user)),
             requests_made=self.read.requests_made,
+            requests_by_resource=self.read.requests_by_resource,
             mode="incremental" if self.read.partial else "full",
             mode_reason=mode_reason,
         )

@@ -9,15 +9,14 @@ per-employee :class:`PlanError` values instead.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from lucca_sync._employee import Employee
 from lucca_sync._engine._plan_model import PlanError
-from lucca_sync._lucca._directory import LuccaDirectory
 from lucca_sync.exceptions import ResponseDecodeError
 
 __all__ = ["EmployeeSource", "SourceRead", "decode_errors", "read_source"]
@@ -42,6 +41,8 @@ class SourceRead:
         employees: Every employee read once, sorted by id.
         errors: Malformed records and duplicate ids (those employees are left out).
         requests_made: HTTP requests the read took, when the source counts them.
+        requests_by_resource: The same per resource read (``"employees"``, ``"users"`` …),
+            when the source counts them.
         partial: Only the employees that changed were read (an incremental read); the others
             are unchanged and must not be taken as gone.
         hierarchy: Employee id -> Lucca manager id of everyone known, read or not (partial
@@ -56,6 +57,7 @@ class SourceRead:
     employees: tuple[Employee, ...]
     errors: tuple[PlanError, ...] = ()
     requests_made: int | None = None
+    requests_by_resource: Mapping[str, int] = attrs.field(factory=dict, eq=False, repr=False)
     partial: bool = False
     hierarchy: Mapping[int, int | None] | None = attrs.field(default=None, eq=False, repr=False)
     population: int | None = None
@@ -88,31 +90,50 @@ def decode_errors(raw: Sequence[object]) -> list[PlanError]:
 
 
 def read_source(
-    source: EmployeeSource | Iterable[Employee], *, keep_raw: bool = True
+    source: EmployeeSource | Iterable[Employee],
+    *,
+    keep_raw: bool = True,
+    custom_fields: Collection[str] | None = None,
+    also_ids: Collection[int] | None = None,
 ) -> SourceRead:
     """Read every employee of ``source``, former ones included.
 
     A :class:`lucca_sync.LuccaDirectory` (anything with ``list_employees``) is read with
     ``include_former=True, strict=False``; its pager's ``errors`` and ``requests_made`` are
     collected. Any other iterable is taken as the complete list of employees. ``keep_raw``
-    is passed on to a `LuccaDirectory` only: other sources may not take it.
+    and ``custom_fields`` (the codes to read; ``None``: the directory's choice) are passed on
+    to a `LuccaDirectory` only: other sources may not take them. A directory that reads
+    former employees by id (the Lucca API) lists only current and upcoming employees, plus
+    ``also_ids`` and the managers it needs, read by id (see ``list_employees(also_ids=…)``);
+    former employees that are not among those are not read at all.
 
     Raises:
         APIError: The read failed or ended early (from the reader; nothing is planned).
+        ConfigurationError: The directory was told to read only some custom fields, and
+            ``custom_fields`` names another.
         TypeError: An iterable yields something other than an :class:`Employee`.
     """
     requests_made: int | None = None
+    by_resource: Mapping[str, int] = {}
     errors: list[PlanError] = []
     warnings: tuple[str, ...] = ()
     if isinstance(source, EmployeeSource):
-        if keep_raw or not isinstance(source, LuccaDirectory):
-            pager = source.list_employees(include_former=True, strict=False)
-        else:
-            pager = source.list_employees(include_former=True, strict=False, keep_raw=False)
+        options: dict[str, Any] = {"include_former": True, "strict": False}
+        # A LuccaDirectory, or a wrapper that forwards to one (the CLI's progress line).
+        if isinstance(getattr(source, "reads_former_by_id", None), bool):
+            if not keep_raw:
+                options["keep_raw"] = False
+            if custom_fields is not None:
+                options["custom_fields"] = sorted(custom_fields)
+            if also_ids is not None and getattr(source, "reads_former_by_id", False):
+                options.update(include_former=False, also_ids=also_ids)
+        pager = source.list_employees(**options)
         employees = list(pager)
         errors.extend(decode_errors(getattr(pager, "errors", ())))
         counted = getattr(pager, "requests_made", None)
         requests_made = counted if isinstance(counted, int) else None
+        resources = getattr(pager, "requests_by_resource", None)
+        by_resource = dict(resources) if isinstance(resources, Mapping) else {}
         warnings = tuple(str(notice) for notice in getattr(pager, "deprecations", ()))
     else:
         employees = list(source)
@@ -144,5 +165,6 @@ def read_source(
         employees=tuple(unique),
         errors=tuple(errors),
         requests_made=requests_made,
+        requests_by_resource=by_resource,
         warnings=warnings,
     )

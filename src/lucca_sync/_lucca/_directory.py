@@ -82,8 +82,10 @@ class LuccaDirectory:
         time_zone: The tenant's time zone (an IANA name or a ``tzinfo``): decides "today" for
             former/upcoming employees and converts date-times that carry an offset.
         custom_fields: Lucca API only: the custom-field codes read into ``extended_data``
-            (``None``, the default: all of them, like the legacy API; ``()``: none, which also
-            spares the ``employee-extensions.readonly`` scope).
+            (``None``, the default: all of them, like the legacy API, except that ``plan()``
+            reads only those its rules and mapping need; ``()``: none, which also spares the
+            ``employee-extensions.readonly`` scope). When set, a plan whose rules or mapping
+            read another code raises ``ConfigurationError``.
 
     Raises:
         ConfigurationError: Any argument is invalid; every problem is listed.
@@ -131,8 +133,9 @@ class LuccaDirectory:
         self._page_size = page_size
         self._zone = zone
         self._decoder = V3Decoder(zone)
+        self._custom_fields = None if custom_fields is None else tuple(custom_fields)
         self._api = (
-            LuccaApiReader(self._http, zone, page_size=page_size, custom_fields=custom_fields)
+            LuccaApiReader(self._http, zone, page_size=page_size, custom_fields=self._custom_fields)
             if isinstance(credential, ClientCredentials)
             else None
         )
@@ -201,6 +204,12 @@ class LuccaDirectory:
         return self._api is None
 
     @property
+    def reads_former_by_id(self) -> bool:
+        """Whether a read can leave former employees out and fetch the few it needs by id
+        (``list_employees(also_ids=…)``): the Lucca API (``ClientCredentials``) can."""
+        return self._api is not None
+
+    @property
     def seconds_waited(self) -> float:
         """Seconds this directory spent waiting: for the pacing window and before retries."""
         return self._http.seconds_waited
@@ -224,6 +233,8 @@ class LuccaDirectory:
         ended_between: tuple[date, date] | None = None,
         started_between: tuple[date, date] | None = None,
         keep_raw: bool = True,
+        custom_fields: Iterable[str] | None = None,
+        also_ids: Iterable[int] | None = None,
     ) -> EmployeePager:
         """The employees of the directory, read lazily page by page.
 
@@ -243,6 +254,16 @@ class LuccaDirectory:
             keep_raw: ``False``: each ``Employee.raw`` keeps only the user's ``extendedData``
                 instead of the whole JSON, which is most of an employee's memory. ``plan()``
                 asks for this when no rule or mapping field can read anything else.
+            custom_fields: Lucca API only: the custom-field codes to read this time, among the
+                directory's own ``custom_fields`` when those are set (``None``: the directory's
+                choice). ``plan()`` passes the codes its rules and mapping read. The legacy API
+                returns every custom field with each user and ignores this.
+            also_ids: Lucca API only, without ``include_former``: former employees are not
+                listed; the employees of ``also_ids`` and the managers of everyone read that
+                the list did not return (a former manager, and so on up the chain) are read
+                by id, 100 per request, and the pager then returns everyone it read, former
+                ones included. ``plan()`` passes the target's active users, so that a run
+                learns who left without reading every former employee.
 
         Returns:
             An :class:`EmployeePager`.
@@ -250,7 +271,9 @@ class LuccaDirectory:
         Raises:
             ConfigurationError: ``modified_since`` or ``today`` has the wrong type; or, with
                 the Lucca API, ``modified_since``/``ended_between``/``started_between`` is
-                given (that API has no such filters: read everything instead).
+                given (that API has no such filters: read everything instead); or
+                ``custom_fields`` names a code the directory's ``custom_fields`` leave out; or
+                ``also_ids`` is given to a directory reading the legacy API.
         """
         if self._api is not None and (
             modified_since is not None or ended_between is not None or started_between is not None
@@ -259,6 +282,23 @@ class LuccaDirectory:
                 "modified_since, ended_between and started_between are not supported with "
                 "ClientCredentials: the Lucca API 2024-11-01 has no filter on modification "
                 "or contract dates; read the whole directory instead"
+            )
+        codes = self._custom_fields if custom_fields is None else tuple(custom_fields)
+        if codes is not None and self._custom_fields is not None and self._api:
+            allowed = {code.casefold() for code in self._custom_fields}
+            left_out = sorted({c for c in codes if c.casefold() not in allowed})
+            if left_out:
+                raise ConfigurationError(
+                    f"custom_fields: the read needs the custom field(s) {', '.join(left_out)} "
+                    "(an exclusion rule or a mapped field reads them), but this LuccaDirectory "
+                    "reads only " + (", ".join(self._custom_fields) or "none") + "; add them "
+                    "to LuccaDirectory(custom_fields=...) (lucca.custom_fields in the "
+                    "configuration file), or drop that option to read what the plan needs"
+                )
+        if also_ids is not None and self._api is None:
+            raise ConfigurationError(
+                "also_ids needs ClientCredentials: the legacy API reads former employees with "
+                "the others (list_employees(include_former=True))"
             )
         if modified_since is not None and not isinstance(cast(object, modified_since), datetime):
             raise ConfigurationError(
@@ -284,6 +324,8 @@ class LuccaDirectory:
             today=today,
             filters=tuple(filters),
             keep_raw=bool(keep_raw),
+            custom_fields=codes,
+            also_ids=None if also_ids is None else frozenset(also_ids),
         )
 
     def count_employees(self, *, today: date | None = None) -> int:
@@ -350,6 +392,8 @@ class EmployeePager:
     Attributes:
         errors: With ``strict=False``, the ``ResponseDecodeError`` of each user left out.
         requests_made: HTTP requests sent by the last iteration, retries included.
+        requests_by_resource: The same, per resource read (``"users"`` for the legacy API;
+            ``"employees"``, ``"departments"``, ``"employee-extensions"`` … for the Lucca API).
         restarts: How many times the last iteration re-read from the first page because rows
             shifted between pages.
 
@@ -370,8 +414,12 @@ class EmployeePager:
         today: date | None,
         filters: tuple[tuple[str, str], ...] = (),
         keep_raw: bool = True,
+        custom_fields: tuple[str, ...] | None = None,
+        also_ids: frozenset[int] | None = None,
     ) -> None:
         self._directory = directory
+        self._custom_fields = custom_fields
+        self._also_ids = also_ids
         self._keep_raw = keep_raw
         self._filters = filters
         self._include_former = include_former
@@ -380,6 +428,7 @@ class EmployeePager:
         self._today = today
         self.errors: list[ResponseDecodeError] = []
         self.requests_made = 0
+        self.requests_by_resource: dict[str, int] = {}
         self.restarts = 0
 
     def __repr__(self) -> str:
@@ -400,6 +449,7 @@ class EmployeePager:
         """
         self.errors = []
         self.requests_made = 0
+        self.requests_by_resource = {}
         self.restarts = 0
         return self._read()
 
@@ -417,6 +467,8 @@ class EmployeePager:
                 strict=self._strict,
                 today=today,
                 keep_raw=self._keep_raw,
+                custom_fields=self._custom_fields,
+                also_ids=self._also_ids,
             )
             return
         seen: set[RowKey] = set()
@@ -463,6 +515,7 @@ class EmployeePager:
         while True:
             reply = directory._http.get_json(_USERS_PATH, self._query(today, offset, limit))
             self.requests_made += reply.attempts
+            self.requests_by_resource["users"] = self.requests_made
             prefix, items = directory._decoder.items(reply.body, url=reply.url)
             if len(items) > limit:
                 raise ResponseDecodeError(

@@ -24,7 +24,7 @@ version, and change together when Lucca publishes a new version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
@@ -67,6 +67,7 @@ class ReadTally(Protocol):
     """Where a read counts its requests and keeps the records it left out (an `EmployeePager`)."""
 
     requests_made: int
+    requests_by_resource: dict[str, int]
     errors: list[ResponseDecodeError]
 
 
@@ -224,55 +225,61 @@ class LuccaApiReader:
 
     def read(
         self,
-        pager: ReadTally,
+        tally: ReadTally,
         *,
         include_former: bool,
         strict: bool,
         today: date,
         keep_raw: bool = True,
+        custom_fields: Collection[str] | None = None,
+        also_ids: Collection[int] | None = None,
     ) -> Iterator[list[Employee]]:
         """Every employee, one list per page of ``/lucca-api/employees``.
 
-        Request counts go to ``pager.requests_made`` and left-out records (``strict=False``)
-        to ``pager.errors``. Without ``keep_raw``, ``raw`` is `slim_raw` of the resource.
+        Request counts go to ``tally.requests_made`` (and per resource to
+        ``tally.requests_by_resource``), left-out records (``strict=False``) to
+        ``tally.errors``. Without ``keep_raw``, ``raw`` is `slim_raw` of the resource.
+        ``custom_fields`` are the codes to read (``None``: all). With ``also_ids`` (and without
+        ``include_former``), current and upcoming employees are listed, then the employees of
+        ``also_ids`` and the managers the list did not return are read by id, 100 per
+        request, until the manager graph is whole; every employee decoded is then yielded,
+        former ones included.
         """
-        counter = _Counter(pager)
-        lookups = self._lookups(counter, employee_id=None)
+        counter = _Counter(tally)
+        lookups = self._lookups(counter, employee_id=None, codes=custom_fields)
         statuses = "active,upcoming,deactivated" if include_former else "active,upcoming"
         query = [("status", statuses), ("include", "embedded,links"), ("limit", self._limit)]
-        seen: set[str] = set()
-        count = 0
+        join = _Join(self, lookups, counter, tally, strict=strict, keep_raw=keep_raw)
+        keep_former = include_former or also_ids is not None
         for page, reply in self._pages(EMPLOYEES, query, counter, key="employees"):
-            employments, positions = self._applicable(page, reply, counter)
-            employees: list[Employee] = []
-            for index, item in enumerate(page.items):
-                raw_id = item.get("id") if isinstance(item, dict) else None
-                if isinstance(raw_id, str):
-                    if raw_id in seen:
-                        continue  # a row that moved between two pages: already returned
-                    seen.add(raw_id)
-                try:
-                    employee = self._employee(
-                        item, employments, positions, lookups, url=reply.url, path=f"items[{index}]"
-                    )
-                except ResponseDecodeError as error:
-                    if strict:
-                        raise
-                    logger.warning("left out a malformed employee: %s", error)
-                    pager.errors.append(error)
-                    continue
-                if include_former or employee.status(today) != "former":
-                    if not keep_raw:
-                        employee = attrs.evolve(employee, raw=slim_raw(employee.raw))
-                    employees.append(employee)
-            count += len(employees)
+            employees = join.page(page, reply)
+            if not keep_former:
+                employees = [e for e in employees if e.status(today) != "former"]
             yield employees
+        if also_ids is not None and not include_former:
+            wanted = {str(employee_id) for employee_id in also_ids}
+            # Each round reads who is still missing: the ids asked for, then the managers of
+            # whoever was read (a former manager's own manager, and so on up the graph).
+            while wanted := (wanted | join.managers) - join.seen - join.asked:
+                join.asked |= wanted
+                ordered = sorted(wanted, key=lambda text: (len(text), text))
+                for start in range(0, len(ordered), MAX_LIMIT):
+                    by_id = [
+                        ("id", ",".join(ordered[start : start + MAX_LIMIT])),
+                        ("status", "active,upcoming,deactivated"),
+                        ("include", "embedded,links"),
+                        ("limit", str(MAX_LIMIT)),
+                    ]
+                    for page, reply in self._pages(EMPLOYEES, by_id, counter, key="employees"):
+                        yield join.page(page, reply)
+                wanted = set()
         logger.info(
-            "read %d employees from %s in %d requests (%d left out as malformed)",
-            count,
+            "read %d employees from %s in %d requests (%s; %d left out as malformed)",
+            join.count,
             EMPLOYEES,
-            pager.requests_made,
-            len(pager.errors),
+            tally.requests_made,
+            ", ".join(f"{name} {count}" for name, count in tally.requests_by_resource.items()),
+            len(tally.errors),
         )
 
     def get_employee(self, employee_id: int) -> tuple[Employee, int]:
@@ -284,7 +291,9 @@ class LuccaApiReader:
             raise _envelope_error(reply.url, "", "an employee object", body)
         page = _Page(items=[body], embedded=_embedded(body, reply.url), next_href=None)
         employments, positions = self._applicable(page, reply, counter)
-        lookups = self._lookups(counter, employee_id=str(employee_id), positions=positions)
+        lookups = self._lookups(
+            counter, employee_id=str(employee_id), codes=self._custom_fields, positions=positions
+        )
         employee = self._employee(body, employments, positions, lookups, url=reply.url, path="")
         return employee, counter.requests
 
@@ -342,6 +351,7 @@ class LuccaApiReader:
         counter: _Counter,
         *,
         employee_id: str | None,
+        codes: Collection[str] | None,
         positions: Mapping[str, object] | None = None,
     ) -> _Lookups:
         paging = [("include", "links"), ("limit", self._limit)]
@@ -360,7 +370,8 @@ class LuccaApiReader:
                         reply = counter.get(self._http, f"{where}/{ref['id']}", [])
                         named = self._structure(reply.body, _Named, reply.url, "")
                         target[named.id] = named.name
-        return _Lookups(departments, establishments, self._extensions(counter, employee_id))
+        extensions = self._extensions(counter, employee_id, codes)
+        return _Lookups(departments, establishments, extensions)
 
     def _names(
         self, path: str, query: list[tuple[str, str]], counter: _Counter, key: str
@@ -372,11 +383,12 @@ class LuccaApiReader:
         return names
 
     def _extensions(
-        self, counter: _Counter, employee_id: str | None
+        self, counter: _Counter, employee_id: str | None, codes: Collection[str] | None
     ) -> dict[str, dict[str, object]]:
-        codes = self._custom_fields
         if codes is not None and not codes:
             return {}
+        # Codes are compared as the rules compare them: case-insensitively.
+        wanted = None if codes is None else {code.casefold() for code in codes}
         query = [("include", "links"), ("limit", self._limit)]
         if employee_id is not None:
             query.append(("employee.id", employee_id))
@@ -388,7 +400,7 @@ class LuccaApiReader:
             code = extension.extension_definition.id
             owner = extension.employee.id
             value = unwrap(extension.value)
-            if value is None or (codes is not None and code not in codes):
+            if value is None or (wanted is not None and code.casefold() not in wanted):
                 continue
             if employee_id is not None and owner != employee_id:
                 continue
@@ -519,6 +531,74 @@ class LuccaApiReader:
             ) from None
 
 
+class _Join:
+    """Decodes the pages of one read, remembering who was read and which managers it names.
+
+    The first page tells whether the server honours ``include=embedded``; when it does not,
+    that is logged once with its cost, and every page's employments and job positions are
+    read by id instead (two requests per page).
+    """
+
+    def __init__(
+        self,
+        reader: LuccaApiReader,
+        lookups: _Lookups,
+        counter: _Counter,
+        tally: ReadTally,
+        *,
+        strict: bool,
+        keep_raw: bool,
+    ) -> None:
+        self._reader, self._lookups, self._counter, self._tally = reader, lookups, counter, tally
+        self._strict, self._keep_raw = strict, keep_raw
+        self.seen: set[str] = set()  # ids of the employees returned (as the API writes them)
+        self.asked: set[str] = set()  # ids asked for by id, found or not
+        self.managers: set[str] = set()  # managers named by the employees decoded
+        self.count = 0
+        self._embeds: bool | None = None
+
+    def page(self, page: _Page, reply: Reply) -> list[Employee]:
+        """The employees of one page not returned before; the others are left out."""
+        if self._embeds is None and page.items:
+            self._embeds = bool(page.embedded)
+            if not self._embeds:
+                logger.warning(
+                    "%s ignored include=embedded: each page of employees costs two more "
+                    "requests (their employments and job positions, read by id)",
+                    urlsplit(reply.url).path,
+                )
+        employments, positions = self._reader._applicable(page, reply, self._counter)
+        employees: list[Employee] = []
+        for index, item in enumerate(page.items):
+            raw_id = item.get("id") if isinstance(item, dict) else None
+            if isinstance(raw_id, str):
+                if raw_id in self.seen:
+                    continue  # a row that moved between two pages: already returned
+                self.seen.add(raw_id)
+            try:
+                employee = self._reader._employee(
+                    item,
+                    employments,
+                    positions,
+                    self._lookups,
+                    url=reply.url,
+                    path=f"items[{index}]",
+                )
+            except ResponseDecodeError as error:
+                if self._strict:
+                    raise
+                logger.warning("left out a malformed employee: %s", error)
+                self._tally.errors.append(error)
+                continue
+            if employee.manager_id is not None:
+                self.managers.add(str(employee.manager_id))
+            if not self._keep_raw:
+                employee = attrs.evolve(employee, raw=slim_raw(employee.raw))
+            employees.append(employee)
+        self.count += len(employees)
+        return employees
+
+
 class _Counter:
     """Counts requests (retries included) and names the scope a 403 is about."""
 
@@ -543,6 +623,9 @@ class _Counter:
             self.requests += sent
             if self._pager is not None:
                 self._pager.requests_made += sent
+                resource = path.split("/")[2]  # "/lucca-api/employees/…" -> "employees"
+                by_resource = self._pager.requests_by_resource
+                by_resource[resource] = by_resource.get(resource, 0) + sent
 
 
 def _employee_id(raw_id: object) -> object:

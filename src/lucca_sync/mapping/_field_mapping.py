@@ -29,6 +29,7 @@ from lucca_sync.mapping._sources import (
     SourceLike,
     attribute_path,
     attribute_reader,
+    custom_fields_of,
     reads_raw_json,
 )
 from lucca_sync.mapping._transforms import (
@@ -138,6 +139,16 @@ class FieldMapping:
     def _reads_raw(self) -> bool:
         """Whether a field may read more of ``Employee.raw`` than ``extendedData``."""
         return any(reads_raw_json(field.source) for field in self.fields.values())
+
+    def _custom_fields(self) -> frozenset[str] | None:
+        """The custom-field codes the fields read; ``None`` when one may read any."""
+        codes: set[str] = set()
+        for field in self.fields.values():
+            found = custom_fields_of(field.source)
+            if found is None:
+                return None
+            codes |= found
+        return frozenset(codes)
 
     @property
     def create_only(self) -> frozenset[str]:

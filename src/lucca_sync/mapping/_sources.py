@@ -13,7 +13,7 @@ from typing import TypeAlias
 
 import attrs
 
-from lucca_sync._employee import Employee, reads_raw
+from lucca_sync._employee import Employee, custom_fields_read, reads_raw
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.mapping._values import ValueProblem, is_empty, kind, to_text
 
@@ -30,6 +30,7 @@ __all__ = [
     "as_source",
     "attribute_path",
     "attribute_reader",
+    "custom_fields_of",
     "reads_raw_json",
 ]
 
@@ -178,6 +179,31 @@ def reads_raw_json(source: Source) -> bool:
     if isinstance(source, Coalesce):
         return any(reads_raw_json(each) for each in source.sources)
     return False  # a Constant
+
+
+def custom_fields_of(source: Source) -> frozenset[str] | None:
+    """The custom-field codes ``source`` reads (``extended_data.e_site`` -> ``e_site``), for a
+    read of only those; ``None`` when it may read any (a function, a subclass of a source)."""
+    if type(source) not in (Path, Constant, Template, Lookup, Coalesce):
+        return None
+    if isinstance(source, Path):
+        return custom_fields_read(source._segments)
+    parts: list[Source]
+    if isinstance(source, Template):
+        parts = [path for _, path in source._parts if path is not None]
+    elif isinstance(source, Lookup):
+        parts = [source.source]
+    elif isinstance(source, Coalesce):
+        parts = list(source.sources)
+    else:
+        return frozenset()  # a Constant
+    codes: set[str] = set()
+    for part in parts:
+        found = custom_fields_of(part)
+        if found is None:
+            return None
+        codes |= found
+    return frozenset(codes)
 
 
 def attribute_path(source: Source) -> tuple[str] | tuple[str, str] | None:

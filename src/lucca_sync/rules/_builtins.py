@@ -100,6 +100,9 @@ class SkipFlag(_Rule):
         """``skip_flag('<code>')``."""
         return f"skip_flag({self.code!r})"
 
+    def _custom_fields(self) -> frozenset[str]:
+        return frozenset({self.code})
+
     def value_of(self, employee: Employee) -> object:
         """The check box's value for ``employee`` as read, `MISSING` when Lucca sent none."""
         code, extended = self.code, employee.extended_data

@@ -11,6 +11,7 @@ from lucca_sync.rules._protocol import (
     Uncertain,
     _any_reads_raw,
     _call,
+    _custom_fields_read,
     _Rule,
     rule_name,
 )
@@ -36,6 +37,9 @@ class AnyOf(_Rule):
 
     def _reads_raw(self) -> bool:
         return _any_reads_raw(self.rules)
+
+    def _custom_fields(self) -> frozenset[str] | None:
+        return _custom_fields_read(self.rules)
 
     def __call__(self, employee: Employee, /) -> str | None:
         """The first certain reason among ``rules``; else the first uncertain one; else None."""
@@ -67,6 +71,9 @@ class AllOf(_Rule):
     def _reads_raw(self) -> bool:
         return _any_reads_raw(self.rules)
 
+    def _custom_fields(self) -> frozenset[str] | None:
+        return _custom_fields_read(self.rules)
+
     def __call__(self, employee: Employee, /) -> str | None:
         """The reasons joined with "and"; uncertain when one of them is; None if one keeps."""
         reasons = []
@@ -97,6 +104,9 @@ class Not(_Rule):
 
     def _reads_raw(self) -> bool:
         return _any_reads_raw((self.of,))
+
+    def _custom_fields(self) -> frozenset[str] | None:
+        return _custom_fields_read((self.of,))
 
     def __call__(self, employee: Employee, /) -> str | None:
         """Exclude when ``of`` keeps; keep when it excludes; stay uncertain when it is."""

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import attrs
 
-from lucca_sync._employee import Employee, reads_raw
+from lucca_sync._employee import Employee, custom_fields_read, reads_raw
 from lucca_sync.exceptions import ConfigurationError, RuleError
 
 __all__ = [
@@ -254,6 +254,12 @@ class _Rule:
         path = getattr(self, "path", None)
         return isinstance(path, str) and reads_raw(path.split("."))
 
+    def _custom_fields(self) -> frozenset[str] | None:
+        """The custom-field codes the rule reads (``None``: any): those its ``path`` names;
+        none for the rules on typed attributes."""
+        path = getattr(self, "path", None)
+        return custom_fields_read(path.split(".")) if isinstance(path, str) else frozenset()
+
 
 def _any_reads_raw(rules: Iterable[ExclusionRule]) -> bool:
     """Whether any of ``rules`` may read more of ``Employee.raw`` than a read that keeps no
@@ -265,3 +271,17 @@ def _any_reads_raw(rules: Iterable[ExclusionRule]) -> bool:
         or rule._reads_raw()
         for rule in rules
     )
+
+
+def _custom_fields_read(rules: Iterable[ExclusionRule]) -> frozenset[str] | None:
+    """The custom-field codes ``rules`` read, for a read of only those (``None``: any code,
+    as for any rule that is not a built-in, a subclass of a built-in too)."""
+    codes: set[str] = set()
+    for rule in rules:
+        if not isinstance(rule, _Rule) or not type(rule).__module__.startswith(_BUILTIN_PACKAGE):
+            return None
+        found = rule._custom_fields()
+        if found is None:
+            return None
+        codes |= found
+    return frozenset(codes)
