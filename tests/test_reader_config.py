@@ -293,7 +293,7 @@ class TestStatusMapping:
 
     def test_the_key_is_redacted_from_an_echoing_server(self) -> None:
         body = f'{{"Message":"invalid key lucca application={KEY}"}}'.encode()
-        error = error_for_status(401, url="u", path="/p", body=body, secret=KEY)
+        error = error_for_status(401, url="u", path="/p", body=body, secrets=[KEY])
         assert KEY not in str(error)
         assert KEY not in repr(error)
         assert error.lucca_message is not None

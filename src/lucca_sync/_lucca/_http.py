@@ -17,7 +17,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final, Protocol, cast, runtime_checkable
 from urllib.parse import unquote, urlencode, urlsplit
@@ -39,6 +39,7 @@ from urllib3.util import Retry, Timeout
 
 from lucca_sync._lucca._credentials import ApiKey
 from lucca_sync._lucca._pacing import Pacer
+from lucca_sync._lucca._redact import redact
 from lucca_sync.exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -195,6 +196,10 @@ class BearerCredential(Protocol):
         """Forget ``token``: Lucca answered 401 with it."""
         ...
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The values behind the credential that must never be shown (the client secret)."""
+        ...
+
 
 @attrs.frozen
 class Reply:
@@ -312,7 +317,7 @@ class LuccaHttp:
         started = self._clock()
         refreshed = False
         while True:
-            headers, secret = self._authorized_headers()
+            headers, secrets = self._authorized_headers()
             self._pacer.acquire()
             attempts += 1
             self.requests_made += 1
@@ -345,7 +350,7 @@ class LuccaHttp:
                 # An access token can expire (or be revoked) before its announced end: renew
                 # it once and send the request again, which no retry policy would do for 401.
                 refreshed = True
-                self._credential.token_rejected(secret)
+                self._credential.token_rejected(secrets[0])
                 logger.info("GET %s: access token refused, requesting a new one", shown)
                 continue
             if 200 <= status < 300:
@@ -359,7 +364,7 @@ class LuccaHttp:
             timed_out = timed_out or status == 408
             status_error = error_for_status(
                 status, url=url, path=path, body=response.data, attempts=attempts,
-                secret=secret, oauth=not isinstance(self._credential, ApiKey),
+                secrets=secrets, oauth=not isinstance(self._credential, ApiKey),
             )  # fmt: skip
             has_retry_after = response.headers.get("Retry-After") is not None
             if not retry.is_retry("GET", status, has_retry_after):
@@ -383,13 +388,15 @@ class LuccaHttp:
         advice = _CONNECTION_ADVICE[final]
         return APIConnectionError(f"cannot reach {host}: {reason}{tried}; {advice}", url=url), final
 
-    def _authorized_headers(self) -> tuple[dict[str, str], str]:
-        """The headers of one attempt, and the secret they carry (kept out of messages)."""
+    def _authorized_headers(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The headers of one attempt, and the secrets kept out of messages: the key, or the
+        access token first and then the client secret."""
         credential = self._credential
         if isinstance(credential, ApiKey):
-            return self._headers, credential.value
+            return self._headers, (credential.value,)
         token = credential.bearer_token(self._pool, self._timeout)
-        return {**self._headers, "Authorization": f"Bearer {token}"}, token
+        headers = {**self._headers, "Authorization": f"Bearer {token}"}
+        return headers, (token, *credential.secret_values())
 
     def _note_deprecation(self, path: str, headers: Mapping[str, str]) -> None:
         deprecation, sunset = headers.get("Deprecation"), headers.get("Sunset")
@@ -558,7 +565,7 @@ def error_for_status(
     path: str,
     body: bytes,
     attempts: int = 1,
-    secret: str = "",
+    secrets: Iterable[str] = (),
     oauth: bool = False,
 ) -> APIStatusError:
     """Build the exception for a non-2xx answer: the one place mapping statuses to errors.
@@ -569,10 +576,11 @@ def error_for_status(
         path: The path, for the message.
         body: The error body; Lucca's own message is extracted from it when there is one.
         attempts: Requests sent so far for this call (mentioned when retries happened).
-        secret: A value that must never appear in the message (the API key or token).
+        secrets: Values that must never appear in the message (the API key, the access
+            token, the client secret), in any spelling (see :func:`redact`).
         oauth: The request carried an OAuth access token (the advice for 401 and 403 differs).
     """
-    lucca_message = _lucca_message(body, secret)
+    lucca_message = _lucca_message(body, tuple(secrets))
     if status in _STATUS_ERRORS:
         cls, advice = _STATUS_ERRORS[status]
         advice = _OAUTH_ADVICE.get(status, advice) if oauth else advice
@@ -597,7 +605,7 @@ def _with_problem_errors(message: str | None, errors: object) -> str | None:
     return f"{message} ({details})" if message else details
 
 
-def _lucca_message(body: bytes, secret: str) -> str | None:
+def _lucca_message(body: bytes, secrets: tuple[str, ...]) -> str | None:
     """Lucca's explanation: problem+json ``detail``/``title`` (with its ``errors``), then
     ``Message``, then text."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -620,9 +628,8 @@ def _lucca_message(body: bytes, secret: str) -> str | None:
             message = document
     if message is None:
         return None
-    message = " ".join(message.split())
-    if secret:
-        message = message.replace(secret, "<redacted>")
+    # Redacted before it is shortened: a secret cut in half would no longer be recognised.
+    message = redact(" ".join(message.split()), secrets)
     if len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 1] + "…"
     return message

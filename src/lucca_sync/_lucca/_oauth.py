@@ -23,6 +23,7 @@ from urllib3.exceptions import HTTPError, MaxRetryError
 from urllib3.util import Retry, Timeout
 
 from lucca_sync._lucca._http import connection_failure, is_int, is_loopback
+from lucca_sync._lucca._redact import redact
 from lucca_sync.exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -211,6 +212,10 @@ class ClientCredentials:
             if self._token is not None and self._token.value == token:
                 self._token = None
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The client secret, for the transport to redact from messages (never shown)."""
+        return (self._secret,)
+
     def _request(self, pool: urllib3.PoolManager, timeout: Timeout) -> _Token:
         body = urlencode(
             {
@@ -309,5 +314,5 @@ def _json(data: bytes) -> object:
 def _clean(value: object, secret: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    text = " ".join(value.split()).replace(secret, "<redacted>")
-    return text[:200]
+    # An endpoint may echo the request form-encoded: the secret in any spelling is removed.
+    return redact(" ".join(value.split()), (secret,))[:200]

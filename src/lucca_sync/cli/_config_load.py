@@ -6,6 +6,7 @@ the file collected with its dotted path and raised at once as one
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import tomllib
@@ -41,7 +42,7 @@ from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.mapping import FieldMapping
 from lucca_sync.rules import DEFAULT_RULES, ExclusionRule, rules_from_config
 
-__all__ = ["config_from_dict", "load_config", "secrets_to_hide"]
+__all__ = ["config_from_dict", "load_config", "looks_like_env_name", "secrets_to_hide"]
 
 _T = TypeVar("_T")
 
@@ -183,6 +184,10 @@ def _structure(data: object, kind: type[_T], path: str, problems: list[str]) -> 
 
 _SECTIONS = ("lucca", "rules", "mapping", "sink", "safety", "sync")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Longest environment variable name accepted, and longest word between two ``_``.
+_ENV_NAME_LENGTH, _ENV_WORD_LENGTH = 64, 24
+#: Letter/digit and lower/upper-case switches a name may have (``K8S_TOKEN_V2`` has 3).
+_ENV_NAME_SWITCHES = 3
 _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE)
 
 
@@ -242,6 +247,38 @@ def _check_url(section: LuccaSection, problems: list[str]) -> None:
         )
 
 
+def looks_like_env_name(value: str) -> bool:
+    """Whether ``value`` reads like the *name* of an environment variable, not like a secret.
+
+    A name is ASCII letters, digits and ``_``, does not start with a digit, has at most 64
+    characters, words of at most 24 between underscores, and at most 3 switches between
+    letters and digits or from a lower- to an upper-case letter (``LUCCA_API_KEY``,
+    ``K8S_TOKEN_V2``, ``LuccaKey``). Random keys and secrets switch far more often, are longer,
+    or hold ``-``, ``+``, ``/`` or ``=``.
+    """
+    if len(value) > _ENV_NAME_LENGTH or not _ENV_NAME.fullmatch(value):
+        return False
+    if any(len(word) > _ENV_WORD_LENGTH for word in value.split("_")):
+        return False
+    switches = sum(
+        1
+        for before, after in itertools.pairwise(value)
+        if (before.isdigit() != after.isdigit() and "_" not in (before, after))
+        or (before.islower() and after.isupper())
+    )
+    return switches <= _ENV_NAME_SWITCHES
+
+
+def _env_name_problem(key: str) -> str:
+    # The value is never quoted: it may be the secret itself, pasted in the wrong place.
+    return (
+        f"{key}: expected the name of an environment variable, such as LUCCA_API_KEY (letters, "
+        "digits and '_', at most 64 characters); the value given does not look like one and is "
+        "not shown. If the secret itself was pasted here, put it in the environment instead, "
+        "write the variable's name here, and consider the secret exposed: rotate it"
+    )
+
+
 def _check_credentials(section: LuccaSection, problems: list[str]) -> None:
     """One kind of credential, complete, with its secrets outside the file."""
     api_key = [key for key in _API_KEY_KEYS if getattr(section, key) is not None]
@@ -255,8 +292,8 @@ def _check_credentials(section: LuccaSection, problems: list[str]) -> None:
     names = ["api_key_env", "client_id_env", "client_secret_env"]
     for name in names:
         value = getattr(section, name)
-        if value is not None and not _ENV_NAME.fullmatch(value):
-            problems.append(f"lucca.{name}: expected an environment variable name")
+        if value is not None and not looks_like_env_name(value):
+            problems.append(_env_name_problem(f"lucca.{name}"))
     if section.api_key is not None and not section.allow_secret_in_file:
         problems.append(_KEY_IN_FILE_REFUSAL)
     if section.client_secret is not None and not section.allow_secret_in_file:
@@ -309,10 +346,8 @@ def _check_sink(section: SinkSection, problems: list[str]) -> None:
             problems.append(f"sink.encryption.{error}")
     if isinstance(section, SftpSinkSection):
         name = section.private_key_passphrase_env
-        if name is not None and not _ENV_NAME.fullmatch(name):
-            problems.append(
-                "sink.private_key_passphrase_env: expected an environment variable name"
-            )
+        if name is not None and not looks_like_env_name(name):
+            problems.append(_env_name_problem("sink.private_key_passphrase_env"))
         if not 1 <= section.port <= 65535:
             problems.append("sink.port: expected a TCP port from 1 to 65535")
         if section.timeout <= 0:
@@ -525,8 +560,16 @@ def secrets_to_hide(config_path: str | os.PathLike[str], environ: Mapping[str, s
     if isinstance(lucca, dict):
         names += [lucca[k] for k in ("api_key_env", "client_secret_env") if _is_str(lucca, k)]
         found += [lucca[k] for k in ("api_key", "client_secret") if _is_str(lucca, k)]
+        # A *_env value that is no name may be a secret pasted in the wrong place.
+        found += [
+            lucca[k]
+            for k in ("api_key_env", "client_id_env", "client_secret_env")
+            if _is_str(lucca, k) and not looks_like_env_name(lucca[k])
+        ]
     if isinstance(sink, dict) and isinstance(sink.get("private_key_passphrase_env"), str):
         names.append(sink["private_key_passphrase_env"])
+        if not looks_like_env_name(sink["private_key_passphrase_env"]):
+            found.append(sink["private_key_passphrase_env"])
     found += [environ[name] for name in names if environ.get(name, "").strip()]
     # Very short values would scrub innocent text; real secrets are long.
     return [value for value in found if len(value) >= 8]

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
 from lucca_sync import __version__
+from lucca_sync._lucca._redact import redact
 from lucca_sync.cli._console import _PROG
 from lucca_sync.cli._progress import Progress
 
@@ -66,6 +67,18 @@ class _JsonFormatter(logging.Formatter):
         return json_line(data)
 
 
+class _Redacting(logging.Formatter):
+    """Another formatter's line without the secrets, in any spelling (see ``redact``)."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._secrets = tuple(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self._inner.format(record), self._secrets, "***")
+
+
 class _AroundProgress(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes a record on its own line: the progress line is cleared first, redrawn after."""
 
@@ -80,7 +93,13 @@ class _AroundProgress(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def setup_logging(
-    *, verbose: int, quiet: bool, stderr: TextIO, log_format: LogFormat, progress: Progress
+    *,
+    verbose: int,
+    quiet: bool,
+    stderr: TextIO,
+    log_format: LogFormat,
+    progress: Progress,
+    secrets: Sequence[str] = (),
 ) -> Callable[[], None]:
     """Send lucca_sync's log records to ``stderr``; returns the undo function.
 
@@ -90,6 +109,7 @@ def setup_logging(
         stderr: The stream.
         log_format: ``"text"`` (timestamped lines) or ``"json"`` (one object per line).
         progress: The progress line to keep clear of log lines.
+        secrets: Values no line may show, in any spelling (the configuration's secrets).
     """
     logger = logging.getLogger("lucca_sync")
     if quiet:
@@ -101,7 +121,8 @@ def setup_logging(
     else:
         level = logging.WARNING
     handler = _AroundProgress(stderr, progress)
-    handler.setFormatter(_JsonFormatter() if log_format == "json" else _TextFormatter())
+    inner = _JsonFormatter() if log_format == "json" else _TextFormatter()
+    handler.setFormatter(_Redacting(inner, secrets))
     previous = (logger.level, logger.propagate)
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from lucca_sync._lucca._redact import redact
 from lucca_sync.cli._config_load import secrets_to_hide
 from lucca_sync.cli._console import (
     _PROG,
@@ -90,15 +91,15 @@ def _fail(
 ) -> int:
     """Print ``error`` for a person: lines of detail, then one ``lucca-sync: error:`` line."""
     if debug:
-        traceback.print_exception(error, file=stderr)
+        # Messages are redacted where they are made; this catches every other spelling too.
+        _write_err(stderr, "".join(traceback.format_exception(error)).rstrip("\n"), secrets)
     lines, message, _ = _explain(error, debug=debug, args=args)
     _write_err(stderr, "\n".join([*lines, f"{_PROG}: error: {message}"]), secrets)
     return _exit_code(error)
 
 
 def _write_err(stderr: TextIO, text: str, secrets: Sequence[str]) -> None:
-    for secret in secrets:
-        text = text.replace(secret, "***")
+    text = redact(text, secrets, "***")
     try:
         stderr.write(text + "\n")
         stderr.flush()
@@ -171,12 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         show_progress = not args.quiet and not json_logs and stderr.isatty()
         progress = Progress(stderr if show_progress else None)
         console = Console(stdout, json_mode=args.json_report, progress=progress)
+        secrets = _secrets_in_environment(args)
         undo_logging = setup_logging(
             verbose=args.verbose,
             quiet=args.quiet,
             stderr=stderr,
             log_format=args.log_format,
             progress=progress,
+            secrets=secrets,
         )
         handler: Callable[[argparse.Namespace, Console], int] = args.handler
         exit_code = handler(args, console)
