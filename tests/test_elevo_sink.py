@@ -590,3 +590,25 @@ class TestConformance:
         result = check_sink(factory, seed=seed, transactional=True)
         assert not result.skipped
         assert "plan, apply, re-plan is empty" in result.passed
+
+
+class TestProbe:
+    """probe() proves the state folder and the drop folder with a test file, changing nothing."""
+
+    def test_working_folders_have_no_problem_and_stay_empty(self, tmp_path: Path) -> None:
+        (tmp_path / "drop").mkdir()
+        (tmp_path / "state").mkdir()
+        sink = ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
+        assert sink.probe() == ()
+        assert list((tmp_path / "drop").iterdir()) == list((tmp_path / "state").iterdir()) == []
+
+    def test_missing_drop_folder_and_unreadable_state_are_both_reported(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "state").mkdir()
+        (tmp_path / "state" / "elevo-state.json").write_text("{not json", encoding="utf-8")
+        sink = ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
+        problems = sink.probe()
+        assert len(problems) == 2
+        assert "is not valid JSON" in problems[0]
+        assert problems[1].startswith(f"the Elevo drop folder {tmp_path / 'drop'} does not exist")

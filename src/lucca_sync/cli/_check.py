@@ -1,4 +1,9 @@
-"""``lucca-sync check``: validate a configuration and probe Lucca with it, changing nothing."""
+"""``lucca-sync check``: validate a configuration and prove the whole path, changing nothing.
+
+Lucca (one request with the credential: what it sees), the state folder and the delivery (a
+test file written and removed, over SFTP too) are each checked; every failure is one line saying
+what to fix, and any failure makes the command exit with code 1.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from lucca_sync import rules as rules_module
 from lucca_sync._lucca import ClientCredentials, LuccaDirectory
 from lucca_sync._lucca._http import LuccaHttp
 from lucca_sync._lucca._lucca_api import API_VERSION, EMPLOYEES, MAX_LIMIT
-from lucca_sync.cli._config import Config, MissingSecretError
+from lucca_sync.cli._config import Config, DirectorySinkSection, MissingSecretError
 from lucca_sync.cli._config_load import load_config
-from lucca_sync.cli._console import EXIT_OK, Console
+from lucca_sync.cli._console import EXIT_OK, Console, _CommandError
 from lucca_sync.elevo import RecipientKey
 from lucca_sync.elevo._encryption import EXPIRY_WARNING_DAYS
+from lucca_sync.exceptions import ConfigurationError, LuccaSyncError
 
 
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
@@ -50,27 +56,76 @@ def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     if sink.encryption_key is not None:
         lines += _encryption_lines(sink.encryption_key)
         data["encryption"] = _encryption_data(sink.encryption_key)
-    passphrase_env = getattr(config.sink_section, "private_key_passphrase_env", None)
-    if passphrase_env is not None and not os.environ.get(passphrase_env, "").strip():
-        lines.append(f"  note:    the SFTP key passphrase variable {passphrase_env} is not set")
+    failures: list[str] = []
+    lines += ["", *_check_lucca(config, data, failures)]
+    lines += ["", *_check_target(config, data, failures)]
+    console.facts["outcome"] = "checked"
+    console.say("\n".join(lines))
+    console.report(data)
+    if failures:
+        raise CheckFailedError(failures)
+    return EXIT_OK
+
+
+class CheckFailedError(_CommandError):
+    """``check`` found parts of the path that do not work (exit code 1); one line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(f"check found {len(self.problems)} problem(s), listed above")
+
+
+def _check_lucca(config: Config, data: dict[str, object], failures: list[str]) -> list[str]:
+    """One request to Lucca with the credential: what it sees, or why it failed."""
     try:
         directory = config.directory(os.environ)
     except MissingSecretError as error:
         # Only a secret absent from this environment is tolerated: the file itself is valid.
-        lines += ["", f"Lucca not contacted: {error.problems[0]}"]
-        console.say("\n".join(lines))
-        console.report(data)
-        return EXIT_OK
-    if section.uses_oauth:
-        seen = _probe_lucca_api(config, os.environ)
-        lines += ["", *_lucca_api_lines(config, seen)]
-    else:
-        seen = _probe(config, directory)
-        lines += ["", *_api_key_lines(seen)]
+        return [f"Lucca not contacted: {error.problems[0]}"]
+    try:
+        if config.lucca.uses_oauth:
+            seen = _probe_lucca_api(config, os.environ)
+            lines = _lucca_api_lines(config, seen)
+        else:
+            seen = _probe(config, directory)
+            lines = _api_key_lines(seen)
+    except ConfigurationError:
+        raise
+    except LuccaSyncError as error:
+        failures.append(f"Lucca: {_one_line(str(error))}")
+        return [f"Lucca: FAILED — {_one_line(str(error))}"]
     data["lucca"] = seen
-    console.say("\n".join(lines))
-    console.report(data)
-    return EXIT_OK
+    return lines
+
+
+def _check_target(config: Config, data: dict[str, object], failures: list[str]) -> list[str]:
+    """The state folder and the delivery, each proven with a test file that is removed."""
+    try:
+        sink = config.sink(os.environ)
+    except MissingSecretError as error:
+        data["target"] = None
+        return [f"Target not contacted: {error.problems[0]}"]
+    try:
+        problems = sink.probe()
+    finally:
+        sink.close()
+    data["target"] = {"ok": not problems, "problems": list(problems)}
+    if problems:
+        failures.extend(f"target: {problem}" for problem in problems)
+        return [f"Target: FAILED — {problem}" for problem in problems]
+    what = (
+        "the drop folder"
+        if isinstance(config.sink_section, DirectorySinkSection)
+        else "the SFTP server (host key, login, remote folder)"
+    )
+    return [
+        f"Target: the state folder and {what} work (a test file was written, "
+        "then removed; nothing was published)."
+    ]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _encryption_lines(key: RecipientKey) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from lucca_sync._lucca._redact import redact
+from lucca_sync.cli._check import CheckFailedError
 from lucca_sync.cli._config_load import secrets_to_hide
 from lucca_sync.cli._console import (
     _PROG,
@@ -65,6 +66,9 @@ def _explain(
     if isinstance(error, SafetyError) and error.reasons:
         extra: dict[str, object] = {"reasons": list(error.reasons), "digest": error.digest}
         return safety_stop_lines(error, args), safety_stop_message(error), extra
+    if isinstance(error, CheckFailedError):
+        lines = [f"  {problem}" for problem in error.problems]
+        return lines, str(error), {"problems": list(error.problems)}
     if isinstance(error, UsageError):
         return [error.usage.rstrip()], str(error), {}
     if isinstance(error, LuccaSyncError | _CommandError):

@@ -11,6 +11,7 @@ __all__ = [
     "TEMP_MARKER",
     "fsync_dir",
     "is_temp_of",
+    "probe_folder",
     "remove_stale_temps",
     "temp_name",
     "write_atomic",
@@ -82,3 +83,32 @@ def remove_stale_temps(folder: Path, final_name: str) -> None:
             if is_temp_of(entry.name, final_name):
                 with contextlib.suppress(OSError):
                     entry.unlink()
+
+
+def probe_folder(folder: Path, final_name: str) -> str | None:
+    """Write a temporary file in ``folder`` and remove it; the reason when that fails.
+
+    The file has a temporary name of ``final_name`` (:func:`temp_name`), so that if it were
+    ever left behind, the next delivery would remove it. Nothing else changes.
+
+    Returns:
+        ``None`` when ``folder`` exists and accepts a file; else the system's reason
+        (``"does not exist"``, ``"is not a folder"``, ``"Permission denied"``...).
+    """
+    if not folder.exists():
+        return "does not exist"
+    if not folder.is_dir():
+        return "is not a folder"
+    temp = folder / temp_name(final_name)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, b"lucca-sync check\n")
+        finally:
+            os.close(fd)
+        temp.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        return exc.strerror or "cannot write"
+    return None

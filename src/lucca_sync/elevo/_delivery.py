@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import stat
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import attrs
 
-from lucca_sync.elevo._atomic import is_temp_of, remove_stale_temps, temp_name, write_atomic
+from lucca_sync.elevo._atomic import (
+    is_temp_of,
+    probe_folder,
+    remove_stale_temps,
+    temp_name,
+    write_atomic,
+)
 from lucca_sync.exceptions import ConfigurationError, SinkError
 
 if TYPE_CHECKING:
@@ -71,6 +78,25 @@ class DirectoryDelivery:
                 "that the folder is writable and has free space. The previous file is untouched"
             ) from exc
         _log.info("delivered %s (%d bytes)", target, len(data))
+
+    def probe(self, filename: str) -> None:
+        """Check that :meth:`deliver` can write ``filename`` here, publishing nothing.
+
+        A temporary file is written in the folder and removed.
+
+        Raises:
+            SinkError: The folder is missing, not a folder, or refuses a new file.
+        """
+        reason = probe_folder(self.path, filename)
+        if reason == "does not exist":
+            raise SinkError(
+                f"the Elevo drop folder {self.path} does not exist; create it or fix the path"
+            )
+        if reason is not None:
+            raise SinkError(
+                f"the Elevo drop folder {self.path} does not accept a new file ({reason}); "
+                "give this user write access to it or fix the path"
+            )
 
 
 class UncertainDeliveryError(SinkError):
@@ -142,6 +168,73 @@ class SftpDelivery:
                 still allows it (else by the next delivery); the final file is untouched.
             ConfigurationError: paramiko is not installed.
         """
+        client = self._open()
+        try:
+            self._upload(client, filename, data)
+        finally:
+            client.close()
+        _log.info("delivered %s (%d bytes)", self._where(self._final(filename)), len(data))
+
+    def probe(self, filename: str) -> None:
+        """Check that :meth:`deliver` would work, publishing nothing.
+
+        Connects (the host key must be in ``known_hosts``), logs in, and in the staging folder
+        writes a temporary file, renames it into ``remote_dir`` (as a delivery publishes) and
+        removes it. Temporary names are those a delivery cleans up, should one be left.
+
+        Raises:
+            SinkError: One line saying what failed and what to fix.
+            ConfigurationError: paramiko is not installed.
+        """
+        import paramiko
+
+        client = self._open()
+        try:
+            sftp = client.open_sftp()
+            channel = sftp.get_channel()
+            if channel is not None:
+                channel.settimeout(self.timeout)
+            staging = self.staging_dir or self.remote_dir
+            for folder in dict.fromkeys([self.remote_dir, staging]):
+                self._probe_folder(sftp, folder)
+            temp = str(PurePosixPath(staging) / temp_name(filename))
+            moved = str(PurePosixPath(self.remote_dir) / temp_name(filename))
+            try:
+                with sftp.open(temp, "wb") as remote:
+                    remote.write(b"lucca-sync check\n")
+                sftp.rename(temp, moved)
+                sftp.remove(moved)
+            except OSError as exc:
+                for leftover in (temp, moved):
+                    with contextlib.suppress(OSError):
+                        sftp.remove(leftover)
+                reason = exc.strerror or str(exc) or "refused"
+                raise SinkError(
+                    f"{self._where(staging)} does not accept a new file ({reason}); ask Elevo "
+                    "for write access, or fix remote_dir / staging_dir"
+                ) from exc
+        except (paramiko.SSHException, EOFError) as exc:
+            raise SinkError(
+                f"the SSH connection to {self._where()} dropped while checking the remote "
+                "folder; check the network and run again"
+            ) from exc
+        finally:
+            client.close()
+
+    def _probe_folder(self, sftp: paramiko.SFTPClient, folder: str) -> None:
+        try:
+            mode = sftp.stat(folder).st_mode
+        except OSError as exc:
+            raise SinkError(
+                f"the remote folder {folder} does not exist on {self._where()} "
+                f"({exc.strerror or 'not found'}); fix remote_dir (or staging_dir) with the "
+                "path Elevo support gave you"
+            ) from exc
+        if mode is not None and not stat.S_ISDIR(mode):
+            raise SinkError(f"{self._where(folder)} is not a folder; fix remote_dir")
+
+    def _open(self) -> paramiko.SSHClient:
+        """A client connected and logged in, the host key checked against ``known_hosts``."""
         require_paramiko()
         import paramiko
 
@@ -165,10 +258,10 @@ class SftpDelivery:
         client.set_missing_host_key_policy(_Reject())
         try:
             self._connect(client, known_hosts)
-            self._upload(client, filename, data)
-        finally:
+        except BaseException:
             client.close()
-        _log.info("delivered %s (%d bytes)", self._where(self._final(filename)), len(data))
+            raise
+        return client
 
     def _final(self, filename: str) -> str:
         return str(PurePosixPath(self.remote_dir) / filename)
@@ -204,11 +297,11 @@ class SftpDelivery:
             ) from exc
         except paramiko.AuthenticationException as exc:
             raise SinkError(
-                f"{where} refused the login ({exc.__class__.__name__}); check the user name and "
-                "that the public key sent to Elevo matches private_key_path (or the SSH agent)"
+                f"{where} refused the login of {self.username!r}; check the user name and that "
+                "the public key sent to Elevo matches private_key_path (or the SSH agent)"
             ) from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            reason = getattr(exc, "strerror", None) or str(exc) or "no answer"
             raise SinkError(
                 f"cannot open an SSH connection to {where} ({reason}); check the host, the "
                 "port, the network and that your IP address is whitelisted by Elevo"

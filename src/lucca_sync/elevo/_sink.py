@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 
-from lucca_sync.elevo._atomic import write_atomic
+from lucca_sync.elevo._atomic import probe_folder, write_atomic
 from lucca_sync.elevo._csv import KEY, MANAGER, FileRow, accepts_field, check_record, render
 from lucca_sync.elevo._csv import read_export as _read_export
 from lucca_sync.elevo._delivery import (
@@ -246,6 +246,48 @@ class ElevoSink(Sink):
     def state_path(self) -> Path:
         """The JSON file holding the last published snapshot."""
         return self._store.path
+
+    def probe(self) -> tuple[str, ...]:
+        """Check, changing nothing, that a sync could read its state and deliver its file.
+
+        - the state folder exists and accepts a file (a temporary one, removed), or can be
+          created (its nearest existing parent accepts a new folder), and its state file, if
+          any, can be read;
+        - the delivery accepts a file: :meth:`DirectoryDelivery.probe`,
+          :meth:`SftpDelivery.probe` (connection, host key, login, remote folder); a custom
+          delivery without a ``probe(filename)`` method is not checked.
+
+        Returns:
+            One line per problem, each saying what to fix; empty when everything works.
+        """
+        problems: list[str] = []
+        folder = self._store.folder
+        if folder.exists():
+            reason = probe_folder(folder, self._filename)
+            if reason is not None:
+                problems.append(
+                    f"the state folder {folder} does not accept a new file ({reason}); give "
+                    "this user write access to it or choose another state_dir"
+                )
+            else:
+                try:
+                    self._store.load()
+                except SinkError as exc:
+                    problems.append(str(exc))
+        else:
+            parent = next(p for p in folder.absolute().parents if p.exists())
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                problems.append(
+                    f"the state folder {folder} does not exist and cannot be created in "
+                    f"{parent} (no write access); create it or choose another state_dir"
+                )
+        probe = getattr(self._delivery, "probe", None)
+        if callable(probe):
+            try:
+                probe(self._filename)
+            except SinkError as exc:
+                problems.append(str(exc))
+        return tuple(problems)
 
     def _load(self) -> dict[str, Entry]:
         if self._published is None:
