@@ -28,6 +28,12 @@ They never contain an API key, a client secret or HR data beyond employee ids.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lucca_sync._engine._plan_model import SafetyViolation
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -220,9 +226,11 @@ class SinkError(LuccaSyncError):
 class SafetyError(LuccaSyncError):
     """The plan trips a safety limit (mass suspension, short or empty read); nothing was written.
 
-    ``limit`` names the (first) guard; ``observed`` and ``allowed`` are the numbers that tripped
-    it. ``reasons`` explains every limit tripped, one sentence each, and ``digest`` is the plan's
-    digest, which approves that exact plan once reviewed (``None`` when no plan was made).
+    ``limit`` names the first guard tripped; ``observed`` and ``allowed`` are its numbers.
+    ``reasons`` explains every limit tripped, one sentence each; ``violations`` holds them as
+    :class:`lucca_sync.SafetyViolation` values (what each saw, why it stopped the plan, the
+    field concerned); ``digest`` is the plan's digest, which approves that exact plan once
+    reviewed (``None`` when no plan was made).
     """
 
     def __init__(
@@ -233,12 +241,14 @@ class SafetyError(LuccaSyncError):
         observed: float | None = None,
         allowed: float | None = None,
         reasons: tuple[str, ...] = (),
+        violations: Sequence[SafetyViolation] = (),
         digest: str | None = None,
     ) -> None:
         self.limit = limit
         self.observed = observed
         self.allowed = allowed
-        self.reasons = reasons
+        self.violations: tuple[SafetyViolation, ...] = tuple(violations)
+        self.reasons = reasons or tuple(violation.message for violation in self.violations)
         self.digest = digest
         super().__init__(message)
 

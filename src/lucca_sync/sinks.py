@@ -11,7 +11,7 @@ Users are identified by their *key*: the value of the sink's ``key_field`` in th
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -152,4 +152,27 @@ class Sink(abc.ABC):
         data). :func:`lucca_sync.apply` calls this after a successful :meth:`commit` and only
         when every action succeeded, so the state never gets ahead of the target. The default
         does nothing.
+        """
+
+    def load_history(self) -> Sequence[Mapping[str, object]] | None:
+        """The records given to :meth:`append_history`, oldest first; ``None`` keeps none.
+
+        The run history is what the rolling limits of :class:`lucca_sync.Safety` measure
+        (suspensions and reactivations over the last days) and what ``lucca-sync history``
+        shows. The default returns ``None``: the sink keeps no history, and plans against it
+        are checked against the per-run limits only.
+
+        Raises:
+            SinkError: The history exists but cannot be read.
+        """
+        return None
+
+    def append_history(self, record: Mapping[str, object]) -> None:  # noqa: B027 - optional hook
+        """Keep one more run record (a JSON-compatible document: keys, counts, dates, a digest).
+
+        :func:`lucca_sync.apply` calls it once per applied plan, after :meth:`commit`. A sink
+        that overrides it must also override :meth:`load_history`. The default does nothing.
+
+        Raises:
+            SinkError: The record could not be kept (``apply`` logs a warning and goes on).
         """

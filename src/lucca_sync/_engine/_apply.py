@@ -20,11 +20,16 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._engine._history import RunOutcome, RunRecord, load_records
+from lucca_sync._engine._incremental import (
+    DEFAULT_FULL_EVERY,
+    DEFAULT_FULL_EVERY_DAYS,
+    SyncMode,
+)
 from lucca_sync._engine._managers import ManagerFallback
 from lucca_sync._engine._plan import plan
 from lucca_sync._engine._plan_model import CONVERTER, FieldChange, Plan, key_order
-from lucca_sync._engine._planner import OnExcluded, RecordMapping
+from lucca_sync._engine._planner import OnExcluded, RecordMapping, suspension_kind
 from lucca_sync._engine._safety import Safety, safety_error
 from lucca_sync._engine._source import EmployeeSource
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError, SinkError
@@ -299,6 +304,44 @@ def _wrapped(sink: Sink, method: str, exc: Exception) -> SinkError:
     )
 
 
+def _append_history(
+    sink: Sink, plan: Plan, outcomes: Sequence[Outcome], outcome: RunOutcome
+) -> None:
+    """Add this run to the sink's run history, if it keeps one (never fails the run)."""
+    try:
+        previous = load_records(sink.load_history())
+        if previous is None:
+            return
+        kinds = {s.key: suspension_kind(s.reason) for s in plan.suspensions}
+        done = [o for o in outcomes if o.status == "ok"]
+        counts = dict.fromkeys(("create", "update", "reactivate", "exclude", "suspend"), 0)
+        for each in done:
+            counts[each.action] += 1
+        counts["failed"] = len(outcomes) - len(done)
+        record = RunRecord(
+            run=max((r.run for r in previous), default=0) + 1,
+            applied_at=datetime.now(UTC),
+            today=plan.today,
+            digest=plan.digest,
+            mode=plan.stats.mode,
+            managed_active=plan.stats.managed_active,
+            counts=counts,
+            suspended={o.key: kinds[o.key] for o in done if o.action == "suspend"},
+            reactivated=tuple(o.key for o in done if o.action == "reactivate"),
+            # Applying a plan with violations takes its digest: those were approved.
+            approved=tuple(violation.limit for violation in plan.violations),
+            outcome=outcome,
+        )
+        sink.append_history(record.to_dict())
+    except Exception as exc:
+        logger.warning(
+            "%s could not record this run in its history (%s); the rolling limits of the "
+            "next plans will not count it",
+            type(sink).__name__,
+            _wrapped(sink, "append_history", exc),
+        )
+
+
 def apply(
     plan: Plan,
     sink: Sink,
@@ -389,6 +432,9 @@ def apply(
                 type(sink).__name__,
                 _wrapped(sink, "save_sync_state", exc),
             )
+    _append_history(
+        sink, plan, outcomes, "partial" if any(o.status == "failed" for o in outcomes) else "ok"
+    )
     report = SyncReport(
         plan=plan,
         outcomes=tuple(outcomes),
@@ -420,6 +466,7 @@ def sync(
     retries: int = 2,
     mode: SyncMode = "full",
     full_every: int = DEFAULT_FULL_EVERY,
+    full_every_days: int = DEFAULT_FULL_EVERY_DAYS,
 ) -> SyncReport:
     """Plan, then apply unless ``dry_run``: :func:`lucca_sync.plan` + :func:`lucca_sync.apply`.
 
@@ -441,6 +488,7 @@ def sync(
         retries: See :func:`lucca_sync.apply`.
         mode: See :func:`lucca_sync.plan`.
         full_every: See :func:`lucca_sync.plan`.
+        full_every_days: See :func:`lucca_sync.plan`.
 
     Raises:
         APIError, SafetyError, SinkError, PlanMismatchError, ConfigurationError: As
@@ -459,6 +507,7 @@ def sync(
         manager_fallback=manager_fallback,
         mode=mode,
         full_every=full_every,
+        full_every_days=full_every_days,
     )
     if dry_run:
         return SyncReport(

@@ -30,6 +30,7 @@ from lucca_sync._engine._sync_state import SyncState
 
 __all__ = [
     "DEFAULT_FULL_EVERY",
+    "DEFAULT_FULL_EVERY_DAYS",
     "SAFETY_MARGIN",
     "IncrementalSource",
     "SyncMode",
@@ -40,15 +41,19 @@ __all__ = [
 
 logger = logging.getLogger("lucca_sync.plan")
 
-#: ``"full"`` reads everyone; ``"incremental"`` reads changes when a saved state allows it;
-#: ``"auto"`` is incremental except every ``full_every``-th run.
+#: ``"full"`` reads everyone; ``"incremental"`` reads changes when a saved state allows it,
+#: and everyone at least every ``full_every`` runs or ``full_every_days`` days; ``"auto"`` is
+#: the same as ``"incremental"`` (the name older configurations use for it).
 SyncMode = Literal["full", "incremental", "auto"]
 
 #: Changes stamped this long before the last run started are read again: clocks of Lucca's
 #: servers and of this machine may differ, and a change may be committed while it is read.
 SAFETY_MARGIN: Final = timedelta(minutes=10)
-#: With ``mode="auto"``, one run in this many is a full read (full reconciliation).
+#: Incremental modes read everyone at least once in this many runs (full reconciliation).
 DEFAULT_FULL_EVERY: Final = 7
+#: ... and at least once in this many days: changes Lucca does not stamp with a modification
+#: date (a deleted employee, a check box, a back-dated hire) are seen within that time.
+DEFAULT_FULL_EVERY_DAYS: Final = 7
 
 
 @runtime_checkable
@@ -74,7 +79,12 @@ class IncrementalSource(Protocol):
 
 
 def wants_full(
-    mode: SyncMode, previous: SyncState | None, *, today: date, full_every: int
+    mode: SyncMode,
+    previous: SyncState | None,
+    *,
+    today: date,
+    full_every: int,
+    full_every_days: int = DEFAULT_FULL_EVERY_DAYS,
 ) -> str | None:
     """Why this run must read everyone, or ``None`` when an incremental read is allowed."""
     if mode == "full":
@@ -83,8 +93,15 @@ def wants_full(
         return "no saved sync state (first run, or a sink that keeps none)"
     if previous.today > today:
         return f"the saved state is dated {previous.today.isoformat()}, after today"
-    if mode == "auto" and previous.runs_since_full + 1 >= full_every:
+    if previous.runs_since_full + 1 >= full_every:
         return f"periodic full reconciliation (one run in {full_every})"
+    if previous.full_read_on is None:
+        return "the saved state does not say when everyone was last read"
+    if (today - previous.full_read_on).days >= full_every_days:
+        return (
+            f"periodic full reconciliation (everyone was last read on "
+            f"{previous.full_read_on.isoformat()}; at least every {full_every_days} days)"
+        )
     return None
 
 
@@ -182,12 +199,14 @@ def next_state(
             today=today,
             runs_since_full=previous.runs_since_full + 1,
             population=read.current or {},
+            full_read_on=previous.full_read_on,
         )
     return SyncState(
         watermark=watermark,
         today=today,
         runs_since_full=0,
         population=current_population(read.employees, read.errors, today=today),
+        full_read_on=today,
     )
 
 

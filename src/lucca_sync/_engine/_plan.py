@@ -24,8 +24,10 @@ import attrs
 
 from lucca_sync._employee import Employee
 from lucca_sync._engine._gc import collector_paused
+from lucca_sync._engine._history import last_suspension, load_records, window
 from lucca_sync._engine._incremental import (
     DEFAULT_FULL_EVERY,
+    DEFAULT_FULL_EVERY_DAYS,
     IncrementalSource,
     SyncMode,
     next_state,
@@ -69,16 +71,19 @@ def plan(
     manager_fallback: ManagerFallback = "nearest_ancestor",
     mode: SyncMode = "full",
     full_every: int = DEFAULT_FULL_EVERY,
+    full_every_days: int = DEFAULT_FULL_EVERY_DAYS,
 ) -> Plan:
     """Compute what a sync from ``source`` to ``sink`` would change, without writing anything.
 
     Args:
         source: A :class:`lucca_sync.LuccaDirectory` (read with ``include_former=True,
             strict=False``) or any iterable of every :class:`Employee`, former ones included.
-        sink: The target; only :meth:`Sink.users` is called.
+        sink: The target; only reading methods are called (:meth:`Sink.users`,
+            :meth:`Sink.load_sync_state`, :meth:`Sink.load_history`).
         rules: Exclusion rules; the first that excludes an employee wins.
         mapping: Employee -> target record; defaults to ``FieldMapping.elevo_default()``.
-        safety: Limits on suspensions and short reads; defaults to ``Safety()``.
+        safety: Limits on mass changes and short reads, per run and over the rolling window
+            of the sink's run history; defaults to ``Safety()``.
         today: The day to plan for; defaults to today in ``time_zone``. An employee whose
             contract ended before this day is a departure.
         time_zone: The tenant's time zone (IANA name), for ``today``.
@@ -92,10 +97,13 @@ def plan(
         mode: ``"full"`` reads every employee. ``"incremental"`` reads only what changed
             since the sync state the sink saved at the last successful apply (a few requests
             whatever the size of the directory), and falls back to a full read when there is
-            no usable state or Lucca's count of employees does not match it. ``"auto"`` is
-            incremental, except every ``full_every``-th run, which is a full read. Employees
-            not re-read are taken as unchanged; see the performance page of the docs.
-        full_every: With ``mode="auto"``, one run in this many reads everyone.
+            no usable state or Lucca's count of employees does not match it. Either way it
+            reads everyone at least every ``full_every`` runs or ``full_every_days`` days,
+            whichever comes first: some Lucca changes carry no modification date. ``"auto"``
+            is the same as ``"incremental"``. Employees not re-read are taken as unchanged;
+            see the performance page of the docs.
+        full_every: Incremental modes read everyone at least once in this many runs.
+        full_every_days: ... and at least once in this many days.
 
     Returns:
         The plan; per-employee problems are in ``plan.errors``, not raised.
@@ -118,6 +126,8 @@ def plan(
         raise ConfigurationError(f"mode must be 'full', 'incremental' or 'auto', got {mode!r}")
     if not is_int(full_every) or full_every < 1:
         raise ConfigurationError(f"full_every must be an int >= 1, got {full_every!r}")
+    if not is_int(full_every_days) or full_every_days < 1:
+        raise ConfigurationError(f"full_every_days must be an int >= 1, got {full_every_days!r}")
     if mapping is None:
         mapping = FieldMapping.elevo_default()
     safety = Safety() if safety is None else safety
@@ -137,12 +147,19 @@ def plan(
             sink,
             mode=mode,
             full_every=full_every,
+            full_every_days=full_every_days,
             today=day,
             time_zone=time_zone,
             keep_raw=keep_raw,
             custom_fields=_custom_fields(rules, mapping),
             also_ids=[int(key) for key, user in target.items() if _live(key, user)],
         )
+        history = load_records(sink.load_history())
+        if history is None and safety.window_days:
+            logger.info(
+                "%s keeps no run history: the rolling limits are not checked",
+                type(sink).__name__,
+            )
         # The planner takes the employees over and drops each one once classified: with its
         # raw JSON, an employee is most of a plan's memory (docs/performance.md).
         employees = list(read.employees)
@@ -159,6 +176,8 @@ def plan(
             on_excluded=on_excluded,
             match_by=tuple(match_by),
             manager_fallback=manager_fallback,
+            suspended_as=None if history is None else last_suspension(history),
+            window=None if history is None else window(history, today=day, days=safety.window_days),
         )
         del employees
         result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
@@ -204,6 +223,7 @@ def _read(
     *,
     mode: SyncMode,
     full_every: int,
+    full_every_days: int = DEFAULT_FULL_EVERY_DAYS,
     today: date,
     time_zone: str,
     keep_raw: bool = True,
@@ -231,7 +251,9 @@ def _read(
     watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
     before = getattr(source, "requests_made", None)
     previous = None if mode == "full" else SyncState.from_dict(sink.load_sync_state())
-    reason = wants_full(mode, previous, today=today, full_every=full_every)
+    reason = wants_full(
+        mode, previous, today=today, full_every=full_every, full_every_days=full_every_days
+    )
     read = None
     if reason is None and previous is not None:
         read = read_changes(source, previous, today=today)

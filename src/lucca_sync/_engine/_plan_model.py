@@ -215,10 +215,13 @@ class SafetyViolation:
     """A safety limit that the plan trips (see :class:`lucca_sync.Safety`).
 
     Args:
-        limit: ``"max_suspensions"``, ``"min_source_ratio"`` or ``"empty_source"``.
+        limit: The guard's name: ``"max_suspensions"``, ``"window_suspensions"``,
+            ``"max_field_changes"``, … (the table of ``docs/reliability.md`` lists them all).
         observed: The measured number (suspensions, ratio of the population read).
         allowed: The limit it exceeds.
-        message: The explanation, with the numbers.
+        message: What was seen and why it is a risk, in plain words, with the numbers (the
+            way to approve the plan is not part of it: see :class:`lucca_sync.Safety`).
+        field: The target field concerned, for the guards on one field.
     """
 
     limit: str
@@ -226,6 +229,7 @@ class SafetyViolation:
     observed: float = attrs.field(converter=float)
     allowed: float = attrs.field(converter=float)
     message: str
+    field: str | None = None
 
 
 def _frozen_counts(value: Mapping[str, int]) -> Mapping[str, int]:
@@ -458,6 +462,11 @@ def _make_converter() -> cattrs.Converter:
     # 100k creates is unstructured for its digest; this was most of that time).
     converter.register_unstructure_hook(
         Create, make_dict_unstructure_fn(Create, converter, fields=override(unstruct_hook=dict))
+    )
+    # Left out when unset, so that plans written before it existed keep their digest.
+    converter.register_unstructure_hook(
+        SafetyViolation,
+        make_dict_unstructure_fn(SafetyViolation, converter, field=override(omit_if_default=True)),
     )
     return converter
 

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 import attrs
 
 from lucca_sync._employee import Employee
+from lucca_sync._engine._history import SuspensionKind, Window
 from lucca_sync._engine._managers import ManagerFallback, resolve_managers
+from lucca_sync._engine._measures import empty_fields, field_changes
 from lucca_sync._engine._plan_model import (
     Create,
     Exclude,
@@ -53,6 +55,13 @@ CONTRACT_ENDED = "contract ended on"
 NOT_VISIBLE = (
     "no longer visible in Lucca — check the API key's rights (former employees, establishments)"
 )
+
+
+def suspension_kind(reason: str) -> SuspensionKind:
+    """Why a :class:`Suspend` of this planner suspends, as the run history records it."""
+    if reason.startswith(CONTRACT_ENDED):
+        return "departed"
+    return "not_visible" if reason == NOT_VISIBLE else "excluded"
 
 
 class RecordMapping(Protocol):
@@ -110,6 +119,10 @@ class _Planner:
     read_ids: list[int] = attrs.field(factory=list)
     # Skip-flag rules whose check box no employee read carries (see _hidden_flags).
     hidden: list[SkipFlag] = attrs.field(factory=list)
+    # From the sink's run history (None: it keeps none): target key -> why it was last
+    # suspended, and what the runs of the rolling window did.
+    suspended_as: Mapping[str, SuspensionKind] | None = None
+    window: Window | None = None
     # The mapping's create-only keys (a property that builds a set: read once).
     create_only: frozenset[str] = attrs.field(init=False)
     # Kept employee id -> Lucca manager id, when the mapping writes exactly that as the
@@ -149,7 +162,18 @@ class _Planner:
             employees_read = stats.employees_read
         else:
             population = employees_read = self.read.population
-        hidden_flags = self._hidden_flags()
+        changes = field_changes(updates)
+        empty = empty_fields(
+            () if self.read.partial else records.values(),
+            self.mapping,
+            changes,
+            fixed=(self.key_field, self.manager_field),
+        )
+        self.warnings.extend(
+            f"field {field}: its source {source} has no value for any employee read: a typo "
+            f"in the mapping, or a Lucca field the API key cannot see?"
+            for field, source in empty.suspicious.items()
+        )
         violations = safety.violations(
             suspensions=len(suspensions),
             population=population,
@@ -157,11 +181,12 @@ class _Planner:
             managed_active=stats.managed_active,
             not_visible=sum(1 for suspension in suspensions if suspension.reason == NOT_VISIBLE),
             departures=sum(1 for s in suspensions if s.reason.startswith(CONTRACT_ENDED)),
-            hidden_flag_returns=(
-                sum(1 for update in updates if update.reason == "back in scope")
-                if hidden_flags
-                else 0
-            ),
+            hidden_flag_returns=self._hidden_returns(updates, reactivations),
+            reactivations=len(reactivations),
+            excludes=len(excludes),
+            window=self.window,
+            field_changes=changes.changed,
+            empty_fields=empty.clearing,
         )
         return Plan(
             # A create's key is its employee id as text: sorting by the id is the same order.
@@ -183,6 +208,22 @@ class _Planner:
             created_at=datetime.now(UTC),
             stats=stats,
         )
+
+    def _hidden_returns(self, updates: list[Update], reactivations: list[Reactivate]) -> int:
+        """Users an exclusion kept out who come back while its check box is seen on nobody."""
+        if not self._hidden_flags():
+            return 0
+        returns = sum(1 for update in updates if update.reason == "back in scope")
+        if self.on_excluded == "suspend":
+            # Excluded users were suspended: their return is a reactivation. The run history
+            # tells leavers coming back from them; without it, every reactivation counts.
+            kinds = self.suspended_as
+            returns += sum(
+                1
+                for reactivation in reactivations
+                if kinds is None or kinds.get(reactivation.key, "excluded") == "excluded"
+            )
+        return returns
 
     def _hidden_flags(self) -> list[str]:
         """Codes of the skip-flag rules whose check box no employee of a full read carries.

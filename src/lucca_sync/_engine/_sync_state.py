@@ -38,6 +38,8 @@ class SyncState:
         population: Every current or upcoming employee the last run knew of -> their Lucca
             manager id. Its size is checked against Lucca's count; it also gives the manager
             graph of the employees an incremental run does not re-read.
+        full_read_on: The day of the last full read (``None`` in states saved before it was
+            kept: the next incremental plan then reads everyone).
     """
 
     watermark: datetime
@@ -46,6 +48,7 @@ class SyncState:
     population: Mapping[int, int | None] = attrs.field(
         factory=dict, converter=_frozen_population, hash=False
     )
+    full_read_on: date | None = None
 
     def __repr__(self) -> str:
         return (
@@ -63,6 +66,7 @@ class SyncState:
             "runs_since_full": self.runs_since_full,
             # Pairs rather than an object: JSON object keys would turn the ids into text.
             "population": [[key, value] for key, value in sorted(self.population.items())],
+            "full_read_on": None if self.full_read_on is None else self.full_read_on.isoformat(),
         }
 
     @classmethod
@@ -86,11 +90,15 @@ class SyncState:
             runs = data["runs_since_full"]
             if not isinstance(runs, int) or runs < 0:
                 raise TypeError("runs_since_full must be an int >= 0")
+            full_read_on = data.get("full_read_on")  # absent from states of older versions
             return cls(
                 watermark=datetime.fromisoformat(str(data["watermark"])),
                 today=date.fromisoformat(str(data["today"])),
                 runs_since_full=runs,
                 population=population,
+                full_read_on=None
+                if full_read_on is None
+                else date.fromisoformat(str(full_read_on)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             logger.warning("the saved sync state is damaged (%s): full read", exc)

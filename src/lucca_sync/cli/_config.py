@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, SyncMode
+from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, DEFAULT_FULL_EVERY_DAYS, SyncMode
 from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ApiKey, ClientCredentials, LuccaDirectory
 from lucca_sync.elevo import ElevoSink, Encryption
@@ -200,7 +200,19 @@ class SafetySection:
     max_suspensions: int | None = None
     max_suspension_ratio: float | None = None
     min_source_ratio: float | None = None
+    max_not_visible: int | None = None
     allow_empty_source: bool | None = None
+    max_reactivations: int | None = None
+    max_reactivation_ratio: float | None = None
+    max_excludes: int | None = None
+    max_exclude_ratio: float | None = None
+    max_field_changes: int | None = None
+    max_field_change_ratio: float | None = None
+    window_days: int | None = None
+    max_window_suspensions: int | None = None
+    max_window_suspension_ratio: float | None = None
+    max_window_reactivations: int | None = None
+    max_window_reactivation_ratio: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -212,6 +224,7 @@ class SyncSection:
     manager_fallback: Literal["nearest_ancestor", "empty"] = "nearest_ancestor"
     mode: SyncMode = "full"
     full_every: int = DEFAULT_FULL_EVERY
+    full_every_days: int = DEFAULT_FULL_EVERY_DAYS
 
 
 SinkSection = DirectorySinkSection | SftpSinkSection
@@ -377,6 +390,7 @@ class Config:
             "manager_fallback": self.sync.manager_fallback,
             "mode": self.sync.mode,
             "full_every": self.sync.full_every,
+            "full_every_days": self.sync.full_every_days,
         }
 
 

@@ -364,6 +364,8 @@ def _check_sync(section: SyncSection, lucca: LuccaSection | None, problems: list
         )
     if section.full_every < 1:
         problems.append("sync.full_every: expected an integer of 1 or more")
+    if section.full_every_days < 1:
+        problems.append("sync.full_every_days: expected an integer of 1 or more")
     if section.mode != "full" and lucca is not None and lucca.uses_oauth:
         problems.append(
             f"sync.mode: {section.mode!r} needs the legacy API key (lucca.api_key_env): the "

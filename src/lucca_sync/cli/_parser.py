@@ -10,6 +10,7 @@ from lucca_sync import __version__
 from lucca_sync.cli._check import _cmd_check
 from lucca_sync.cli._console import _PROG
 from lucca_sync.cli._demo import _cmd_demo
+from lucca_sync.cli._history import _cmd_history
 from lucca_sync.cli._plan import _cmd_apply, _cmd_plan
 from lucca_sync.cli._preview import _cmd_preview
 
@@ -214,4 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_option(check)
     check.set_defaults(handler=_cmd_check)
+
+    history = command(
+        "history",
+        "list the runs applied to the target, or show one",
+        "List the runs recorded in the sink's run history (one per apply: the day, how Lucca "
+        "was read, what was created, updated, reactivated, excluded and suspended, the plan's "
+        "digest, and the safety limits approved by digest), or show one run with the keys of "
+        "the users it suspended and reactivated. The rolling safety limits count these runs. "
+        "Reads only the state folder: neither Lucca nor Elevo is contacted.",
+    )
+    _config_option(history)
+    history.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "show"),
+        default="list",
+        help="list the runs (the default), or show one",
+    )
+    history.add_argument("run", nargs="?", type=int, metavar="RUN", help="the run to show")
+    history.add_argument(
+        "--last", type=int, default=20, metavar="N", help="list the last N runs (default 20)"
+    )
+    history.set_defaults(handler=_cmd_history)
     return parser

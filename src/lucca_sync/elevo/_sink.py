@@ -465,6 +465,27 @@ class ElevoSink(Sink):
                 f"cannot write the sync state in {self._store.folder} ({exc.strerror})"
             ) from exc
 
+    def load_history(self) -> list[Mapping[str, object]]:
+        """The run history kept in ``elevo-history.jsonl`` in the state folder, oldest first.
+
+        Raises:
+            SinkError: The history file cannot be read.
+        """
+        return self._store.read_history()
+
+    def append_history(self, record: Mapping[str, object]) -> None:
+        """Append ``record`` to ``elevo-history.jsonl`` (one line, made durable).
+
+        Raises:
+            SinkError: The state folder is not writable.
+        """
+        try:
+            self._store.append_history(record)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write the run history in {self._store.folder} ({exc.strerror})"
+            ) from exc
+
     def seed_from_export(self, path: StrPath) -> int:
         """Seed a sink that has never published with an export of Elevo's directory.
 

@@ -7,6 +7,9 @@ Two files live in the state folder:
 * ``elevo-state.pending.json`` — written just before a delivery starts and renamed over the
   first once the delivery succeeded. Finding it on start means the previous run stopped between
   the two; see :func:`load`.
+
+Beside them, ``elevo-history.jsonl`` holds the run history: one JSON object per line, one line
+per applied run, appended (see :meth:`StateStore.append_history`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ STATE_NAME = "elevo-state.json"
 PENDING_NAME = "elevo-state.pending.json"
 #: Present while a delivery may or may not have reached Elevo (the connection broke).
 UNCONFIRMED_NAME = "elevo-delivery.unconfirmed"
+#: The run history, one JSON document per line.
+HISTORY_NAME = "elevo-history.jsonl"
 
 _log = logging.getLogger("lucca_sync.elevo")
 
@@ -229,10 +234,72 @@ class StateStore:
         """Whether the last delivery's outcome is unknown (see :meth:`mark_unconfirmed`)."""
         return self.unconfirmed_path.exists()
 
+    @property
+    def history_path(self) -> Path:
+        """The run history (JSON Lines)."""
+        return self.folder / HISTORY_NAME
+
+    def read_history(self) -> list[Mapping[str, object]]:
+        """Every line of the run history, decoded; a line that is not JSON is skipped.
+
+        A crash while appending can leave the last line cut short: it is left out with a
+        warning, and the records before it still count.
+
+        Raises:
+            SinkError: The file exists but cannot be read.
+        """
+        try:
+            data = self.history_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise SinkError(
+                f"cannot read the run history {self.history_path}: {exc.strerror}"
+            ) from exc
+        documents: list[Mapping[str, object]] = []
+        for number, line in enumerate(data.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                documents.append(document)
+            else:
+                _log.warning(
+                    "run history %s: line %d is not a record; ignored", self.history_path, number
+                )
+        return documents
+
+    def append_history(self, document: Mapping[str, object]) -> None:
+        """Append one record to the run history and make it durable.
+
+        Raises:
+            OSError: The state folder is not writable.
+        """
+        line = (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.history_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            # A line cut short by an earlier crash would swallow this one: start on a new line.
+            if os.fstat(fd).st_size and not _ends_with_newline(self.history_path):
+                line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def clear_unconfirmed(self) -> None:
         """A delivery went through: the marker has served its purpose."""
         with contextlib.suppress(FileNotFoundError):
             self.unconfirmed_path.unlink()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
 
 
 def now_iso() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
@@ -55,6 +55,7 @@ class MemorySink(Sink):
         users_by_key: The current users, by key.
         log: Every call received, in order (:class:`Operation`).
         sync_state: The document last saved by :meth:`save_sync_state` (``None`` at first).
+        history: The run records given to :meth:`append_history`, oldest first.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class MemorySink(Sink):
         self._commit_failure: SinkError | None = None
         self._snapshot: dict[str, TargetUser] | None = None
         self.sync_state: Mapping[str, object] | None = None
+        self.history: list[Mapping[str, object]] = []
 
     def __repr__(self) -> str:
         return f"MemorySink(users={len(self.users_by_key)})"
@@ -228,6 +230,14 @@ class MemorySink(Sink):
     def save_sync_state(self, state: Mapping[str, object]) -> None:
         """Keep ``state`` in :attr:`sync_state` (not logged as an operation)."""
         self.sync_state = dict(state)
+
+    def load_history(self) -> Sequence[Mapping[str, object]] | None:
+        """The run records kept in :attr:`history` (a copy of the list)."""
+        return list(self.history)
+
+    def append_history(self, record: Mapping[str, object]) -> None:
+        """Add ``record`` to :attr:`history` (not logged as an operation)."""
+        self.history.append(dict(record))
 
     @property
     def operations(self) -> list[Operation]:
