@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from lucca_sync._employee import Employee
@@ -236,11 +236,18 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
         def close(self) -> None:
             sink.close()
 
-        # The Sink defaults keep no state: forward, or incremental runs would never start.
+        # The Sink defaults keep no state: forward, or incremental runs would never start
+        # and the rolling safety limits would never see this run.
         def load_sync_state(self) -> Mapping[str, object] | None:
             return sink.load_sync_state()
 
         def save_sync_state(self, state: Mapping[str, object]) -> None:
             sink.save_sync_state(state)
+
+        def load_history(self) -> Sequence[Mapping[str, object]] | None:
+            return sink.load_history()
+
+        def append_history(self, record: Mapping[str, object]) -> None:
+            sink.append_history(record)
 
     return _Counting()
