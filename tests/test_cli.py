@@ -25,7 +25,7 @@ from lucca_sync.testing import FakeLucca, generate_company
 KEY_ENV = "LUCCA_SYNC_TEST_KEY"
 CLIENT_ID_ENV = "LUCCA_SYNC_TEST_CLIENT_ID"
 CLIENT_SECRET_ENV = "LUCCA_SYNC_TEST_CLIENT_SECRET"
-COMMANDS = ("demo", "plan", "apply", "preview", "check")
+COMMANDS = ("demo", "plan", "apply", "preview", "check", "history")
 
 
 def run_cli(

@@ -13,7 +13,11 @@ Where things live, in the order a run uses them:
 - ``_managers.py`` — manager references resolved against the synced set (``manager_fallback``);
 - ``_plan_model.py`` — the `Plan` and its actions (`Create`, `Update`, `Suspend` …), JSON form
   and digest;
-- ``_safety.py`` — `Safety`: the limits a plan must stay within, and the `SafetyError` it raises;
+- ``_history.py`` — the run history: one `RunRecord` per applied plan, kept by the sink, and
+  the rolling window the safety limits measure on it;
+- ``_measures.py`` — what the limits measure beyond counts: field changes, empty mapped fields;
+- ``_safety.py`` — `Safety`: the limits a plan must stay within, the `SafetyError` it raises,
+  and how a reviewed plan is approved;
 - ``_apply.py`` — `apply()` and `sync()`: carry out a plan on a sink, managers first, and
   report every outcome (`SyncReport`).
 

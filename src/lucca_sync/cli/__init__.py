@@ -1,7 +1,8 @@
 """The ``lucca-sync`` command line (also ``python -m lucca_sync``).
 
 Commands: ``demo`` (the whole pipeline on a built-in fake Lucca), ``plan``, ``apply``,
-``preview`` and ``check`` (read a TOML configuration; secrets come from environment variables).
+``preview``, ``check`` and ``history`` (read a TOML configuration; secrets come from environment
+variables).
 
 Exit codes: 0 success, 1 runtime error, 2 configuration or usage error, 3 safety stop, 130
 interrupted, 141 stdout closed by its reader. Every failure ends with one ``lucca-sync: error: …``
@@ -20,7 +21,7 @@ Where things live:
 - ``_config_load.py`` — reading and checking a configuration file, every problem at once;
 - ``_progress.py`` — the progress line on stderr (reading, then applying);
 - one module per command: ``_demo.py``, ``_plan.py`` (``plan`` and ``apply``), ``_preview.py``,
-  ``_check.py``.
+  ``_check.py``, ``_history.py``.
 """
 
 from lucca_sync.cli._console import EXIT_CONFIG, EXIT_ERROR, EXIT_OK, EXIT_SAFETY
