@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fake_clock import FakeClock
-from lucca_sync import Safety, apply, plan, sync
+from lucca_sync import LuccaDirectory, Safety, apply, plan, sync
 from lucca_sync.exceptions import SafetyError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
@@ -66,7 +66,7 @@ class Month(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.fake.close()
 
-    def _directory(self):  # type: ignore[no-untyped-def]
+    def _directory(self) -> LuccaDirectory:
         return directory(self.fake, self.clock, page_size=1000)
 
     def _current(self) -> list[int]:
