@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import urllib3
 
-from lucca_sync import ApiKey, LuccaDirectory, apply, plan
+from lucca_sync import ApiKey, ClientCredentials, LuccaDirectory, apply, plan
 from lucca_sync._lucca._v3 import USER_FIELDS
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_lucca_user
@@ -49,7 +49,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PACING_START, PACING_END = "<!-- pacing:start -->", "<!-- pacing:end -->"
+REQUESTS_START, REQUESTS_END = "<!-- requests:start -->", "<!-- requests:end -->"
 KEY = "b" * 32
+#: The OAuth client of the Lucca API scenarios (``api-*``).
+CLIENT_ID, CLIENT_SECRET = "bench-client", "c" * 32
 #: The API key the scenario processes send (set by the driver for each server).
 KEY_VARIABLE = "LUCCA_SYNC_BENCH_KEY"
 TODAY = date(2025, 3, 10)
@@ -65,7 +68,14 @@ Result = dict[str, Any]
 
 def _serve(size: int, conn: Connection) -> None:
     """FakeLucca in its own process; answers control messages until told to stop."""
-    with FakeLucca(generate_company(size, seed=0, today=TODAY), api_key=KEY, today=TODAY) as fake:
+    with FakeLucca(
+        generate_company(size, seed=0, today=TODAY),
+        api_key=KEY,
+        today=TODAY,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        token_lifetime=86_400,
+    ) as fake:
         conn.send(fake.url)
         while (message := conn.recv()) != "stop":
             assert message == "change"
@@ -111,6 +121,42 @@ def _directory(url: str) -> LuccaDirectory:
     )
 
 
+def _api_directory(url: str) -> LuccaDirectory:
+    credential = ClientCredentials(CLIENT_ID, CLIENT_SECRET, token_url=url + "/connect/token")
+    return LuccaDirectory(url, credential, requests_per_minute=10**6, pool_manager=CountingPool())
+
+
+def _api_floor(url: str, state: Path, today: date) -> Result:
+    """The employee pages of the Lucca API (embedded, 100 each) with urllib3 and json.loads."""
+    pool = CountingPool()
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET, "scope": "employees.readonly"}  # fmt: skip
+    token = json.loads(
+        pool.request("POST", url + "/connect/token", fields=form, encode_multipart=False).data
+    )["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Api-Version": "2024-11-01"}
+    query: dict[str, str] | None = {"status": "active,upcoming", "include": "embedded,links",
+                                    "limit": "100"}  # fmt: skip
+    target, requests, employees = url + "/lucca-api/employees", 0, 0
+    while True:
+        response = pool.request("GET", target, fields=query, headers=headers)
+        requests += 1
+        body = json.loads(response.data)
+        employees += len(body["items"])
+        following = body["links"]["next"]
+        if following is None:
+            return {"requests": requests, "employees": employees}
+        target, query = following["href"], None
+
+
+def _api_full(url: str, state: Path, today: date) -> Result:
+    """plan() through the Lucca API (OAuth2) into an empty target."""
+    made = plan(_api_directory(url), MemorySink(), today=today)
+    return {"requests": made.stats.requests_made,
+            "by_resource": dict(made.stats.requests_by_resource),
+            "creates": len(made.creates), HELD: made}  # fmt: skip
+
+
 def _floor(url: str, state: Path, today: date) -> Result:
     """The same pages, without overlap, with nothing but urllib3 and json.loads."""
     pool = CountingPool()
@@ -135,7 +181,9 @@ def _floor(url: str, state: Path, today: date) -> Result:
 def _full(url: str, state: Path, today: date) -> Result:
     directory = _directory(url)
     made = plan(directory, MemorySink(), today=today)
-    return {"requests": directory.requests_made, "creates": len(made.creates), HELD: made}
+    return {"requests": directory.requests_made,
+            "by_resource": dict(made.stats.requests_by_resource),
+            "creates": len(made.creates), HELD: made}  # fmt: skip
 
 
 def _prepare(url: str, state: Path, today: date) -> Result:
@@ -186,6 +234,8 @@ SCENARIOS: dict[str, Callable[[str, Path, date], Result]] = {
     "noop": _noop,
     "naive": _naive,
     "incremental": _incremental,
+    "api-floor": _api_floor,
+    "api-full": _api_full,
 }
 
 
@@ -240,6 +290,9 @@ def run_size(size: int, repeat: int = 1) -> list[Result]:
                 _scenario(name, url, state)
             else:
                 rows.append({"scenario": name, "size": size, **_best(name, url, state, repeat)})
+        # The Lucca API path, against its own floor (pages of 100 with embedded resources).
+        api = [{"scenario": name, "size": size, **_best(name, url, state, repeat)}
+               for name in ("api-floor", "api-full")]  # fmt: skip
         parent.send("change")
         parent.recv()
         rows.append(
@@ -249,7 +302,7 @@ def run_size(size: int, repeat: int = 1) -> list[Result]:
         parent.send("stop")
         server.join(timeout=30)
         shutil.rmtree(state, ignore_errors=True)
-    return _ratios(rows, size)
+    return _ratios(rows, size) + _ratios(api, size)
 
 
 def run_against(url: str, key: str, repeat: int = 1) -> list[Result]:
@@ -364,6 +417,19 @@ def table(rows: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+def resources_table(rows: Sequence[Result]) -> str:
+    """Where the requests of each plan() went, per Lucca resource."""
+    lines = ["| N | scenario | requests | per resource |", "|---:|---|---:|---|"]
+    lines.extend(
+        f"| {row['size']:,} | {row['scenario']} | {row['requests']} | "
+        + ", ".join(f"{name} {count}" for name, count in row["by_resource"].items())
+        + " |"
+        for row in rows
+        if row.get("by_resource")
+    )
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
 
@@ -378,9 +444,10 @@ def write_docs(text: str, start: str = START, end: str = END) -> None:
 
 def _summary(rows: Sequence[Result]) -> None:
     for row in rows:
-        if row["scenario"] == "full":
+        if row["scenario"] in ("full", "api-full"):
+            api = " (Lucca API)" if row["scenario"] == "api-full" else ""
             print(
-                f"N={row['size']:,}: plan() CPU = {row['cpu_ratio']:.2f} x floor; "
+                f"N={row['size']:,}{api}: plan() CPU = {row['cpu_ratio']:.2f} x floor; "
                 f"{row['per_employee']:,.0f} bytes per employee above baseline; "
                 f"{row['requests']} requests"
             )
@@ -423,8 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.extend(run_size(size, args.repeat))
         print(f"{size:,} employees: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     text = table(rows)
+    requests = resources_table(rows)
     pacing = pacing_table(run_pacing())
-    print(text, pacing, sep="\n\n")
+    print(text, requests, pacing, sep="\n\n")
     _summary(rows)
     if args.write_docs:
         write_docs(
@@ -432,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"scenario run {args.repeat} time(s), the run with the least CPU time shown.\n\n{text}"
         )
         write_docs(pacing, PACING_START, PACING_END)
+        write_docs(requests, REQUESTS_START, REQUESTS_END)
     return 0
 
 

@@ -170,6 +170,8 @@ class FakeLucca:
         # Contract (start, end) dates per user id, parsed once: classifying 100k users per
         # request must stay cheap.
         self._contracts: dict[int, tuple[date | None, date | None]] = {}
+        # Bumped by every change of a user: the Lucca API routes rebuild their resources then.
+        self._generation = 0
         self._requests: list[RecordedRequest] = []
         self._faults: deque[_Fault] = deque()
         self._delays: deque[_Fault] = deque()
@@ -306,6 +308,7 @@ class FakeLucca:
                 raise ValueError(f"a Lucca v3 user id is an integer, got {type(user_id).__name__}")
             self._users[user_id] = record
             self._contracts[user_id] = _contract(record)
+            self._generation += 1
         return user_id
 
     def remove_user(self, user_id: int) -> None:
@@ -317,6 +320,7 @@ class FakeLucca:
         with self._lock:
             del self._users[user_id]
             del self._contracts[user_id]
+            self._generation += 1
 
     def update_user(self, user_id: int, **fields: object) -> dict[str, object]:
         """Change wire fields of a user and bump its modification timestamp; returns a copy.
@@ -341,6 +345,7 @@ class FakeLucca:
                 changes[stamp_key] = _now_stamp()
             user.update(changes)
             self._contracts[user_id] = _contract(user)
+            self._generation += 1
             updated: dict[str, object] = _copy(user)
             return updated
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hmac
+import itertools
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -136,6 +138,7 @@ class Tenant(Protocol):
     today: date
     see_extended: bool
     hidden_extended_codes: frozenset[str]
+    _generation: int  # changes whenever a user is added, updated or removed
     _users: dict[int, dict[str, object]]
     _contracts: dict[int, tuple[date | None, date | None]]
 
@@ -187,6 +190,8 @@ class LuccaApiRoutes:
         self.deprecation: str | None = None
         self.sunset: str | None = None
         self._tokens: dict[str, tuple[float, frozenset[str]]] = {}
+        self._built: tuple[object, ...] | None = None
+        self._cache: dict[tuple[str, bool], _Collection] = {}
         fake._add_route("POST", r"/connect/token", self._token, "POST /connect/token", self._grant)
         for kind, builder in (
             ("employees", self._employees),
@@ -301,13 +306,14 @@ class LuccaApiRoutes:
                 includes = self._includes(request)
             except _ProblemError as exc:
                 return problem(exc.status, exc.title, exc.detail, errors=exc.errors)
-            for resource, embedded in builder("links" in includes):
-                if resource["id"] == match["id"]:
-                    body = dict(resource)
-                    if "embedded" in includes:
-                        body["embedded"] = embedded if self.embed else None
-                    return _json_response(200, body, self._headers())
-            return problem(404, "Not Found", f"no {kind} {match['id']}")
+            found = self._resources(kind, builder, "links" in includes).by_id.get(match["id"])
+            if found is None:
+                return problem(404, "Not Found", f"no {kind} {match['id']}")
+            resource, embedded = found
+            body = dict(resource)
+            if "embedded" in includes:
+                body["embedded"] = embedded if self.embed else None
+            return _json_response(200, body, self._headers())
 
         return handle
 
@@ -345,17 +351,13 @@ class LuccaApiRoutes:
         if unknown:
             raise _ProblemError(400, "Bad Request", f"unknown query parameter {unknown[0]!r}",
                                 {unknown[0]: ["unknown parameter"]})  # fmt: skip
-        selected = [
-            (resource, embedded)
-            for resource, embedded in builder("links" in includes)
-            if all(_matches(resource, name, values) for name, values in filters.items())
-        ]
-        selected.sort(key=lambda pair: _order(str(pair[0]["id"])))
+        resources = self._resources(kind, builder, "links" in includes)
         cursor = request.param("page")
-        if cursor is not None:
-            last = _order(_after(cursor))
-            selected = [pair for pair in selected if _order(str(pair[0]["id"])) > last]
-        page = selected[:limit]
+        after = None if cursor is None else _order(_after(cursor))
+        # One page costs what it scans from the cursor on (a 100k read stays linear); only a
+        # totalCount looks at every resource, and is remembered until the data changes.
+        ids = filters.pop("id", None)
+        page, more = resources.page(ids, filters, after, limit)
         base = self._fake.url
         query = [(name, value) for name, values in request.query.items() for value in values]
         body: dict[str, object] = {
@@ -364,10 +366,10 @@ class LuccaApiRoutes:
             "items": [resource for resource, _embedded in page],
         }
         if "totalCount" in includes:
-            body["totalCount"] = len(selected)
+            body["totalCount"] = resources.count(ids, filters)
         if "links" in includes:
             following = None
-            if len(selected) > limit and page:
+            if more and page:
                 kept = [(n, v) for n, v in query if n != "page"]
                 kept.append(("page", _cursor(str(page[-1][0]["id"]))))
                 following = {"href": f"{base}{request.path}?{urlencode(kept)}"}
@@ -380,6 +382,25 @@ class LuccaApiRoutes:
                         merged.setdefault(name, {}).update(by_id)
             body["embedded"] = merged if self.embed else None
         return _json_response(200, body, self._headers())
+
+    def _resources(
+        self,
+        kind: str,
+        builder: Callable[[bool], Iterable[tuple[Resource, Resource]]],
+        links: bool,
+    ) -> _Collection:
+        """The resources of ``kind`` in id order, built again only after the fake's data
+        changed (a user added, updated or removed, ``today``, the visibility settings)."""
+        fake = self._fake
+        with fake._lock:
+            key = (fake._generation, fake.today, fake.see_extended,
+                   fake.hidden_extended_codes, fake.url)  # fmt: skip
+            if key != self._built:
+                self._built, self._cache = key, {}
+            cached = self._cache.get((kind, links))
+            if cached is None:
+                cached = self._cache[(kind, links)] = _Collection(builder(links))
+            return cached
 
     # -- resources derived from the v3 users ---------------------------------------------------
 
@@ -572,6 +593,57 @@ _FILTERS: Final[Mapping[str, frozenset[str]]] = {
     "business-establishments": frozenset({"isArchived"}),
     "employee-extensions": frozenset({"employee.id", "extensionDefinition.id"}),
 }
+
+
+class _Collection:
+    """Resources of one kind in id order, with their embedded resources, found by id."""
+
+    def __init__(self, pairs: Iterable[tuple[Resource, Resource]]) -> None:
+        self.ordered = sorted(pairs, key=lambda pair: _order(str(pair[0]["id"])))
+        self.keys = [_order(str(resource["id"])) for resource, _embedded in self.ordered]
+        self.by_id = {str(pair[0]["id"]): pair for pair in self.ordered}
+        self._counts: dict[tuple[object, ...], int] = {}
+
+    def _candidates(
+        self, ids: set[str] | None, after: tuple[int, int, str] | None
+    ) -> Iterable[tuple[Resource, Resource]]:
+        """The resources past the cursor, in id order; only those of ``ids`` when given."""
+        if ids is None:
+            start = 0 if after is None else bisect.bisect_right(self.keys, after)
+            return itertools.islice(self.ordered, start, None)
+        chosen = sorted(
+            (self.by_id[i] for i in ids if i in self.by_id),
+            key=lambda pair: _order(str(pair[0]["id"])),
+        )
+        return [p for p in chosen if after is None or _order(str(p[0]["id"])) > after]
+
+    def page(
+        self,
+        ids: set[str] | None,
+        filters: Mapping[str, set[str]],
+        after: tuple[int, int, str] | None,
+        limit: int,
+    ) -> tuple[list[tuple[Resource, Resource]], bool]:
+        """Up to ``limit`` matches after the cursor, and whether more follow."""
+        page: list[tuple[Resource, Resource]] = []
+        for pair in self._candidates(ids, after):
+            if all(_matches(pair[0], name, values) for name, values in filters.items()):
+                if len(page) == limit:
+                    return page, True
+                page.append(pair)
+        return page, False
+
+    def count(self, ids: set[str] | None, filters: Mapping[str, set[str]]) -> int:
+        """Every match, whatever the cursor (``totalCount``)."""
+        key = (None if ids is None else frozenset(ids),
+               *sorted((name, frozenset(values)) for name, values in filters.items()))  # fmt: skip
+        if key not in self._counts:
+            self._counts[key] = sum(
+                1
+                for resource, _embedded in self._candidates(ids, None)
+                if all(_matches(resource, name, values) for name, values in filters.items())
+            )
+        return self._counts[key]
 
 
 def _matches(resource: Mapping[str, object], name: str, values: set[str]) -> bool:
