@@ -1,18 +1,7 @@
-"""A clock for tests of retries, pacing and rate limits: time passes only when told to."""
+"""The suite's clock for retries, pacing and rate limits: the public testing one."""
 
 from __future__ import annotations
 
+from lucca_sync.testing import FakeClock
 
-class FakeClock:
-    """A monotonic clock whose ``sleep`` advances it instantly: retries never really wait."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+__all__ = ["FakeClock"]

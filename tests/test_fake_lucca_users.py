@@ -150,3 +150,46 @@ class TestSkipFlag:
         assert set(extended) == {"e_github_login", "skip_elevo_sync"}
         assert extended["e_github_login"] == {"id": 15847, "value": "shipit"}
         assert extended["skip_elevo_sync"]["value"] is True
+
+
+class TestFieldNames:
+    """A misspelt field is refused; a property make_lucca_user does not know goes in extra=."""
+
+    def test_a_misspelt_field_raises_and_names_the_right_one(self) -> None:
+        with pytest.raises(
+            TypeError, match=r"unknown Lucca v3 user field 'mial' \(did you mean 'mail'\?\)"
+        ):
+            make_lucca_user(mial="zoe@acme.example")
+
+    def test_the_message_says_how_to_add_an_unknown_property(self) -> None:
+        with pytest.raises(TypeError, match=r"extra=\{'profile_figgo': \.\.\.\}"):
+            make_lucca_user(profile_figgo={"id": 3})
+
+    def test_extra_adds_properties_verbatim(self) -> None:
+        user = make_lucca_user(
+            id=5, extra={"profile_figgo": {"id": 3}, "hireDate": date(2020, 1, 2)}
+        )
+        assert user["profile_figgo"] == {"id": 3}
+        assert user["hireDate"] == date(2020, 1, 2)  # not converted: extra is as given
+        assert user["id"] == 5
+
+    def test_a_known_field_in_extra_is_refused(self) -> None:
+        with pytest.raises(TypeError, match=r"pass it as mail=\.\.\., not in extra="):
+            make_lucca_user(extra={"mail": "zoe@acme.example"})
+
+    def test_documented_fields_are_accepted_by_name(self) -> None:
+        user = make_lucca_user(gender="Female", calendarId=4, modifiedOn="2024-11-05T14:31:07.412")
+        assert (user["gender"], user["calendarId"]) == ("Female", 4)
+
+    @pytest.mark.parametrize(
+        ("option", "typo"),
+        [
+            ("flag_style", "bare-bol"),
+            ("flag_unset", "nul"),
+            ("manager_key", "managerid"),
+            ("modified_key", "modified"),
+        ],
+    )
+    def test_a_misspelt_choice_raises(self, option: str, typo: str) -> None:
+        with pytest.raises(ValueError, match=rf"{option} must be one of .*not '{typo}'"):
+            make_lucca_user(**cast(Any, {option: typo}))

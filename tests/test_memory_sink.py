@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import get_args
+
 import pytest
 
 from lucca_sync import LuccaDirectory, TargetUser
 from lucca_sync.exceptions import SinkError
-from lucca_sync.testing import FakeLucca, MemorySink, Operation, make_lucca_user
+from lucca_sync.testing import FailingOperation, FakeLucca, MemorySink, Operation, make_lucca_user
 
 
 class TestOperations:
@@ -82,6 +85,43 @@ class TestBatches:
     def test_duplicate_initial_keys_are_refused(self) -> None:
         with pytest.raises(ValueError, match="duplicate"):
             MemorySink([TargetUser(key="1"), TargetUser(key="1")])
+
+
+class TestOperationNames:
+    """Operation names are checked at run time: a typo raises instead of injecting nothing."""
+
+    def test_fail_on_a_misspelt_operation_raises_and_suggests_the_name(self) -> None:
+        sink = MemorySink()
+        with pytest.raises(ValueError, match=r"unknown operation 'creat'; did you mean 'create'\?"):
+            sink.fail_on("creat", "1")  # type: ignore[arg-type]  # the typo under test
+
+    def test_commit_is_not_a_fail_on_operation(self) -> None:
+        with pytest.raises(ValueError, match="unknown operation 'commit'"):
+            MemorySink().fail_on("commit")  # type: ignore[arg-type]  # fail_commit() does that
+
+    def test_fail_on_needs_at_least_one_failure(self) -> None:
+        with pytest.raises(ValueError, match="times must be at least 1"):
+            MemorySink().fail_on("create", times=0)
+
+    def test_every_failing_operation_name_makes_its_call_fail(self) -> None:
+        sink = MemorySink([TargetUser(key="1")])
+        calls: dict[str, Callable[[], object]] = {
+            "begin": sink.begin,
+            "create": lambda: sink.create("2", {}),
+            "update": lambda: sink.update("1", {}),
+            "reactivate": lambda: sink.reactivate("1", {}),
+            "suspend": lambda: sink.suspend("1"),
+            "exclude": lambda: sink.exclude("1"),
+        }
+        assert sorted(calls) == sorted(get_args(FailingOperation))
+        for name in get_args(FailingOperation):
+            sink.fail_on(name)
+            with pytest.raises(SinkError, match=f"injected {name} failure"):
+                calls[name]()
+
+    def test_an_operation_with_a_misspelt_name_cannot_be_built(self) -> None:
+        with pytest.raises(ValueError, match="'name' must be in"):
+            Operation("creat", "1")  # type: ignore[arg-type]  # the typo under test
 
 
 class TestPytestPlugin:

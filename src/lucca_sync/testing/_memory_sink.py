@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Final, Literal, get_args
 
 import attrs
 
 from lucca_sync.exceptions import SinkError
 from lucca_sync.sinks import Sink, TargetUser
 
-__all__ = ["MemorySink", "Operation"]
+__all__ = ["FailingOperation", "MemorySink", "Operation", "OperationName"]
+
+#: The calls :meth:`MemorySink.fail_on` can make fail (commit has :meth:`MemorySink.fail_commit`).
+FailingOperation = Literal["begin", "create", "update", "reactivate", "suspend", "exclude"]
+#: The name of an :class:`Operation`: every call the sink logs.
+OperationName = Literal[
+    "begin", "create", "update", "reactivate", "suspend", "exclude", "commit", "abort"
+]
+
+_FAILING: Final[tuple[str, ...]] = get_args(FailingOperation)
 
 
 def _frozen(value: Mapping[str, str | None]) -> Mapping[str, str | None]:
@@ -27,9 +38,12 @@ class Operation:
         key: The user concerned (``None`` for begin/commit/abort).
         fields: The fields or changes passed (empty for the others).
         new_key: The adoption key of an update.
+
+    Raises:
+        ValueError: ``name`` is none of those (so a misspelt expected operation fails loudly).
     """
 
-    name: str
+    name: OperationName = attrs.field(validator=attrs.validators.in_(get_args(OperationName)))
     key: str | None = None
     fields: Mapping[str, str | None] = attrs.field(factory=dict, converter=_frozen, hash=False)
     new_key: str | None = None
@@ -71,7 +85,7 @@ class MemorySink(Sink):
             self.users_by_key[user.key] = user
         self.log: list[Operation] = []
         self._accepted = None if accepted_fields is None else frozenset(accepted_fields)
-        self._failures: dict[tuple[str, str | None], list[BaseException]] = {}
+        self._failures: dict[tuple[FailingOperation, str | None], list[BaseException]] = {}
         self._refusals: dict[str, str] = {}
         self._commit_failure: SinkError | None = None
         self._snapshot: dict[str, TargetUser] | None = None
@@ -85,7 +99,7 @@ class MemorySink(Sink):
 
     def fail_on(
         self,
-        operation: str,
+        operation: FailingOperation,
         key: str | None = None,
         *,
         times: int = 1,
@@ -94,11 +108,26 @@ class MemorySink(Sink):
         """Make the next ``times`` calls of ``operation`` (for ``key``, or any key) fail.
 
         Args:
-            operation: A method name: ``"create"``, ``"update"``, ``"suspend"``, ...
+            operation: The method: ``"create"``, ``"update"``, ``"reactivate"``, ``"suspend"``,
+                ``"exclude"`` or ``"begin"`` (for ``commit``, see :meth:`fail_commit`).
             key: Only calls for this key fail; ``None`` for every key.
-            times: How many calls fail before the operation works again.
+            times: How many calls fail before the operation works again (at least 1).
             error: What to raise; defaults to ``SinkError(key=key)``.
+
+        Raises:
+            ValueError: ``operation`` is not one of those names (a typo would otherwise inject
+                no fault at all, and the test would pass without testing anything), or
+                ``times`` is below 1.
         """
+        if operation not in _FAILING:
+            close = difflib.get_close_matches(str(operation), _FAILING, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"MemorySink.fail_on: unknown operation {operation!r}; {hint}"
+                f"use one of {', '.join(map(repr, _FAILING))}"
+            )
+        if times < 1:
+            raise ValueError(f"MemorySink.fail_on: times must be at least 1, not {times!r}")
         self._failures.setdefault((operation, key), []).extend(
             [error or SinkError(f"injected {operation} failure", key=key)] * times
         )
@@ -111,7 +140,7 @@ class MemorySink(Sink):
         """Make the next :meth:`commit` raise :class:`SinkError` (nothing published)."""
         self._commit_failure = SinkError(message)
 
-    def _maybe_fail(self, operation: str, key: str | None) -> None:
+    def _maybe_fail(self, operation: FailingOperation, key: str | None) -> None:
         for selector in ((operation, key), (operation, None)):
             pending = self._failures.get(selector)
             if pending:

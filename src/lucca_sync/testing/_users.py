@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import threading
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["FlagStyle", "FlagUnset", "make_lucca_user"]
+__all__ = ["KNOWN_FIELDS", "FlagStyle", "FlagUnset", "make_lucca_user"]
 
 FlagStyle = Literal["object-bool", "object-string", "bare-bool", "bare-string"]
 FlagUnset = Literal["absent", "null", "object-null"]
@@ -106,6 +107,47 @@ def _coerce(key: str, value: object, base_url: str) -> object:
     return value
 
 
+#: The v3 user properties ``make_lucca_user`` takes by name: the ones it writes by default and
+#: the others Lucca documents or sends. Anything else is a typo until said otherwise (``extra=``).
+KNOWN_FIELDS: Final = frozenset(
+    {
+        # written by default
+        "id", "name", "url", "displayName", "firstName", "lastName", "mail", "login",
+        "employeeNumber", "jobTitle", "dtContractStart", "dtContractEnd", "birthDate",
+        "modifiedAt", "modifiedOn", "manager", "managerId", "managerID", "department",
+        "departmentId", "legalEntity", "legalEntityId", "culture", "cultureID", "extendedData",
+        # documented (schema or examples), not written by default
+        "calendar", "calendarId", "picture", "applicationData", "rolePrincipal",
+        "rolePrincipalId", "habilitedRoles", "userWorkCycles", "gender", "nationality",
+        "address", "phoneNumber", "directLine", "professionalMobile", "personalEmail",
+        "personalMobile", "seniorityDate", "jobQualification",
+    }
+)  # fmt: skip
+
+
+def _check_choice(option: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"make_lucca_user: {option} must be one of {', '.join(map(repr, allowed))}, "
+            f"not {value!r}"
+        )
+
+
+def _check_names(fields: Mapping[str, object], extra: Mapping[str, object]) -> None:
+    """Refuse misspelt field names: ``mial=`` would otherwise be a user without the error."""
+    for name in sorted(set(fields) - KNOWN_FIELDS):
+        close = difflib.get_close_matches(name, KNOWN_FIELDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TypeError(
+            f"make_lucca_user: unknown Lucca v3 user field {name!r}{hint}; a property "
+            f"make_lucca_user does not know goes in extra={{{name!r}: ...}}"
+        )
+    for name in sorted(set(extra) & KNOWN_FIELDS):
+        raise TypeError(
+            f"make_lucca_user: {name!r} is a known field: pass it as {name}=..., not in extra="
+        )
+
+
 def make_lucca_user(
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -115,6 +157,7 @@ def make_lucca_user(
     flag_style: FlagStyle = "object-bool",
     flag_unset: FlagUnset = "absent",
     flag_code: str = SKIP_FLAG,
+    extra: Mapping[str, object] | None = None,
     **fields: object,
 ) -> dict[str, object]:
     """A Lucca v3 user as ``/api/v3/users`` returns it with every field asked for.
@@ -139,12 +182,30 @@ def make_lucca_user(
         flag_unset: an unset box is ``"absent"``, ``"null"`` or ``{"id", "value": null}``
             (``"object-null"``).
         flag_code: the custom-field code of the check box.
-        **fields: wire fields overriding the defaults; ``id`` is assigned when missing
-            (unique within the process).
+        extra: properties added as given, for those ``**fields`` does not know (a field a
+            tenant's applications add, or a shape Lucca might send one day).
+        **fields: wire fields overriding the defaults, by their v3 names (those written by
+            default, and the others Lucca documents: ``calendar``, ``picture``,
+            ``applicationData``, ``rolePrincipal``, ``habilitedRoles``, ``userWorkCycles``,
+            ``gender``, ``nationality``, ...); ``id`` is assigned when missing (unique within
+            the process).
 
     Returns:
-        A new dict, JSON-serialisable.
+        A new dict, JSON-serialisable when the values given are.
+
+    Raises:
+        TypeError: a name in ``**fields`` is not a known v3 user field (a typo such as
+            ``mial=`` would otherwise build a user without the field meant), or a name in
+            ``extra`` is one.
+        ValueError: ``manager_key``, ``modified_key``, ``flag_style`` or ``flag_unset`` is not
+            one of its values.
     """
+    extra = {} if extra is None else dict(extra)
+    _check_names(fields, extra)
+    _check_choice("manager_key", manager_key, get_args(ManagerKey))
+    _check_choice("modified_key", modified_key, get_args(ModifiedKey))
+    _check_choice("flag_style", flag_style, get_args(FlagStyle))
+    _check_choice("flag_unset", flag_unset, get_args(FlagUnset))
     if "id" in fields:
         user_id = fields.pop("id")
     else:
@@ -196,6 +257,7 @@ def make_lucca_user(
     if given_manager_key != manager_key:
         del user[manager_key]  # one flat spelling per user, the one the caller chose
     user.update(given)
+    user.update(extra)
     extended = user.get("extendedData")
     if isinstance(extended, Mapping):
         extended = dict(extended)

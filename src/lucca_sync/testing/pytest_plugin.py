@@ -4,9 +4,13 @@ Installed with the package as a pytest plugin; it only *defines* fixtures, so a 
 unaffected until a test asks for one of them:
 
 - ``memory_sink``: an empty :class:`~lucca_sync.testing.MemorySink`;
+- ``fake_clock``: a :class:`~lucca_sync.testing.FakeClock`, the time line of the two below;
 - ``fake_lucca``: a running :class:`~lucca_sync.testing.FakeLucca` (no users; add some with
-  ``fake_lucca.add_user(make_lucca_user(...))``), stopped after the test;
-- ``lucca_directory``: a :class:`~lucca_sync.LuccaDirectory` reading ``fake_lucca``.
+  ``fake_lucca.add_user(make_lucca_user(...))``) whose rate limit and tokens follow
+  ``fake_clock``, stopped after the test;
+- ``lucca_directory``: a :class:`~lucca_sync.LuccaDirectory` reading ``fake_lucca`` that paces
+  and retries on ``fake_clock``: it never really sleeps (a ``Retry-After: 20`` takes no time),
+  and ``fake_clock.sleeps`` shows what it waited.
 
 Imports are lazy so that loading the plugin costs nothing and pulls in no server code.
 """
@@ -20,9 +24,9 @@ import pytest
 
 if TYPE_CHECKING:
     from lucca_sync import LuccaDirectory
-    from lucca_sync.testing import FakeLucca, MemorySink
+    from lucca_sync.testing import FakeClock, FakeLucca, MemorySink
 
-__all__ = ["fake_lucca", "lucca_directory", "memory_sink"]
+__all__ = ["fake_clock", "fake_lucca", "lucca_directory", "memory_sink"]
 
 
 @pytest.fixture
@@ -34,17 +38,27 @@ def memory_sink() -> MemorySink:
 
 
 @pytest.fixture
-def fake_lucca() -> Iterator[FakeLucca]:
-    """A fake Lucca server on 127.0.0.1 with no users, stopped after the test."""
+def fake_clock() -> FakeClock:
+    """The time of ``fake_lucca`` and ``lucca_directory``: advances only when they wait."""
+    from lucca_sync.testing import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_lucca(fake_clock: FakeClock) -> Iterator[FakeLucca]:
+    """A fake Lucca server on 127.0.0.1 with no users, on ``fake_clock``, stopped after the test."""
     from lucca_sync.testing import FakeLucca
 
-    with FakeLucca() as fake:
+    with FakeLucca(clock=fake_clock) as fake:
         yield fake
 
 
 @pytest.fixture
-def lucca_directory(fake_lucca: FakeLucca) -> LuccaDirectory:
-    """A directory client reading the ``fake_lucca`` server with its API key."""
+def lucca_directory(fake_lucca: FakeLucca, fake_clock: FakeClock) -> LuccaDirectory:
+    """A directory client reading ``fake_lucca`` with its API key; waits on ``fake_clock``."""
     from lucca_sync import ApiKey, LuccaDirectory
 
-    return LuccaDirectory(fake_lucca.url, ApiKey(fake_lucca.api_key))
+    return LuccaDirectory(
+        fake_lucca.url, ApiKey(fake_lucca.api_key), clock=fake_clock, sleep=fake_clock.sleep
+    )
