@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -302,6 +302,44 @@ class TestApply:
         assert result.returncode == 1
         assert last_line(result.stderr).startswith("lucca-sync: error:")
         assert "digest" in last_line(result.stderr)
+        assert not (config.parent / "drop" / "users.csv").exists()
+
+    def test_a_replayed_plan_file_is_refused_and_says_how_to_plan_again(
+        self, config: Path, key: dict[str, str]
+    ) -> None:
+        plan_file = config.parent / "plan.json"
+        planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
+        assert "only while the target is as it is now (generation 0)" in planned.stdout
+        digest = Plan.from_json(plan_file.read_text(encoding="utf-8")).digest
+        apply = ("apply", "--config", str(config), "--plan", str(plan_file))
+        assert run_cli(*apply, "--expect-digest", digest, env=key).returncode == 0
+        published = (config.parent / "drop" / "users.csv").read_bytes()
+        replayed = run_cli(*apply, "--expect-digest", digest, env=key)
+        assert replayed.returncode == 1
+        line = last_line(replayed.stderr)
+        assert "planned against generation 0, target is now at 1 — plan again" in line
+        assert f"lucca-sync plan --config {config} --json {plan_file}" in line
+        assert (config.parent / "drop" / "users.csv").read_bytes() == published
+
+    def test_a_plan_file_older_than_the_configured_age_is_refused(
+        self, config: Path, key: dict[str, str]
+    ) -> None:
+        edit(config, "[sink]", "[sync]\nplan_max_age_hours = 1\n\n[sink]")
+        plan_file = config.parent / "plan.json"
+        run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
+        data = json.loads(plan_file.read_text(encoding="utf-8"))
+        made = datetime.fromisoformat(data["created_at"])
+        # Two hours earlier the same day keeps the digest; the plan is older than allowed.
+        data["created_at"] = (made - timedelta(hours=2)).isoformat()
+        if datetime.fromisoformat(data["created_at"]).date() != made.date():
+            pytest.skip("too close to midnight UTC to move the plan within its day")
+        plan_file.write_text(json.dumps(data), encoding="utf-8")
+        result = run_cli(
+            "apply", "--config", str(config), "--plan", str(plan_file),
+            "--expect-digest", data["digest"], env=key,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert "more than the 60 min a plan stays valid" in last_line(result.stderr)
         assert not (config.parent / "drop" / "users.csv").exists()
 
     def test_expect_digest_without_plan_is_a_usage_error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +395,23 @@ class TestSyncMode:
         problems = problems_of(minimal(lucca=oauth(), sync={"mode": mode}))
         assert [p.split(":")[0] for p in problems] == ["sync.mode"]
         assert "full" in problems[0]
+
+
+class TestPlanMaxAge:
+    """[sync] plan_max_age_hours is how old a plan apply still carries out."""
+
+    def test_the_default_is_a_day(self) -> None:
+        config = config_from_dict(minimal(), path=Path("x.toml"))
+        assert config.apply_options() == {"max_age": timedelta(hours=24)}
+
+    def test_hours_become_the_max_age_of_apply(self) -> None:
+        config = config_from_dict(minimal(sync={"plan_max_age_hours": 2.5}), path=Path("x.toml"))
+        assert config.apply_options() == {"max_age": timedelta(hours=2, minutes=30)}
+
+    @pytest.mark.parametrize("hours", [0, -1, 24 * 400])
+    def test_a_max_age_out_of_range_names_its_key(self, hours: float) -> None:
+        problems = problems_of(minimal(sync={"plan_max_age_hours": hours}))
+        assert [p.split(":")[0] for p in problems] == ["sync.plan_max_age_hours"]
 
 
 class TestSinkSection:

@@ -23,6 +23,7 @@ class TestPassing:
         assert "create round-trip" in result.passed
         assert "adoption" in result.passed
         assert "plan, apply, re-plan is empty" in result.passed
+        assert "generation follows the users" in result.passed
         assert not result.skipped
 
     def test_optional_checks_are_listed_as_skipped(self) -> None:
@@ -62,6 +63,11 @@ class RaisesValueError(MemorySink):
         raise ValueError("not a SinkError")
 
 
+class FrozenGeneration(MemorySink):
+    def generation(self) -> int:
+        return 4
+
+
 class TestFailing:
     """A broken sink fails with the name of the check and what was expected."""
 
@@ -72,6 +78,7 @@ class TestFailing:
             (ForgetsSuspension, "suspend and reactivate: a suspended user must read back"),
             (SilentOnUnknownKeys, "unknown keys surface as SinkError: update of an unknown key"),
             (Prefilled, "the factory must return an empty sink"),
+            (FrozenGeneration, "generation follows the users: generation\\(\\) is still 4"),
         ],
     )
     def test_the_failure_names_the_check(self, factory: type[MemorySink], message: str) -> None:

@@ -20,6 +20,7 @@ LuccaSyncError
 ├── SinkError                             the target refused or failed an operation
 ├── SafetyError                           the plan trips a safety limit; nothing was written
 └── PlanMismatchError                     a reviewed plan does not match what is being applied
+    └── StalePlanError                    the target changed since the plan, or the plan expired
 ```
 
 Messages say what happened, where (URL path, employee id, field) and what to check.
@@ -54,6 +55,7 @@ __all__ = [
     "SafetyError",
     "ServerError",
     "SinkError",
+    "StalePlanError",
 ]
 
 
@@ -255,3 +257,11 @@ class SafetyError(LuccaSyncError):
 
 class PlanMismatchError(LuccaSyncError):
     """The plan being applied is not the reviewed one (its digest differs), or is stale."""
+
+
+class StalePlanError(PlanMismatchError):
+    """The plan no longer describes the target: it changed since, or the plan is too old.
+
+    A plan is bound to the generation of the target it was made against and to its age
+    (``apply(..., max_age=...)``); nothing was written. Make a new plan.
+    """

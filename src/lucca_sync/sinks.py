@@ -88,6 +88,20 @@ class Sink(abc.ABC):
     def users(self) -> Iterable[TargetUser]:
         """Every user the target holds, managed or not, active or suspended."""
 
+    def generation(self) -> int | None:
+        """A number that changes every time the users the target holds change.
+
+        :func:`lucca_sync.plan` records it in the plan (``Plan.target_generation``) and
+        :func:`lucca_sync.apply` refuses a plan made at another generation (a
+        :class:`~lucca_sync.exceptions.StalePlanError`): a reviewed plan applies once, to the
+        state it was made from. A counter kept with the target's state, increased by every
+        commit that changes a user, is enough. It must not change while nothing is written.
+
+        The default, ``None``, binds nothing; apply then only checks that the users each
+        action touches are still as planned.
+        """
+        return None
+
     @abc.abstractmethod
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:
         """Create an active, managed user ``key`` with ``fields`` (the key field included)."""

@@ -1,6 +1,7 @@
 """Applying a plan to a sink, exactly as reviewed, and reporting what happened.
 
-:func:`apply` checks the plan (digest, safety approval, target unchanged since planning), then
+:func:`apply` checks the plan (digest, safety approval, age, target unchanged since planning:
+see :mod:`lucca_sync._engine._binding`), then
 drives the sink in one batch: ``begin()``; adoptions; creates and reactivations by manager
 depth (managers first); other updates; exclusions; suspensions last; ``commit()``. Each
 record is isolated: a :class:`SinkError` is retried a bounded number of times and then recorded
@@ -14,12 +15,18 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from lucca_sync._engine._binding import (
+    DEFAULT_PLAN_MAX_AGE,
+    check_age,
+    check_max_age,
+    moved_generation,
+)
 from lucca_sync._engine._history import RunOutcome, RunRecord, load_records
 from lucca_sync._engine._incremental import (
     DEFAULT_FULL_EVERY,
@@ -32,7 +39,12 @@ from lucca_sync._engine._plan_model import CONVERTER, FieldChange, Plan, key_ord
 from lucca_sync._engine._planner import OnExcluded, RecordMapping, suspension_kind
 from lucca_sync._engine._safety import Safety, safety_error
 from lucca_sync._engine._source import EmployeeSource
-from lucca_sync.exceptions import ConfigurationError, PlanMismatchError, SinkError
+from lucca_sync.exceptions import (
+    ConfigurationError,
+    PlanMismatchError,
+    SinkError,
+    StalePlanError,
+)
 from lucca_sync.rules import DEFAULT_RULES
 
 if TYPE_CHECKING:
@@ -342,6 +354,45 @@ def _append_history(
         )
 
 
+def _check_before_writing(
+    plan: Plan,
+    sink: Sink,
+    *,
+    expected_digest: str | None,
+    verify_target: bool,
+    max_age: timedelta | None,
+) -> None:
+    """Refuse a plan that is not the reviewed one, not approved, too old, or stale."""
+    if expected_digest is not None and expected_digest != plan.digest:
+        raise PlanMismatchError(
+            f"the plan's digest {plan.digest[:12]}… is not the expected {expected_digest[:12]}…: "
+            f"this is not the reviewed plan; nothing was written"
+        )
+    if plan.violations and expected_digest != plan.digest:
+        raise safety_error(plan)
+    check_age(plan, max_age)
+    if verify_target:
+        # Before the users, as when planning: a change in between shows as a new generation.
+        try:
+            moved = moved_generation(plan, sink)
+        except Exception as exc:
+            raise _wrapped(sink, "generation", exc) from exc
+        try:
+            users = list(sink.users())
+        except Exception as exc:
+            raise _wrapped(sink, "users", exc) from exc
+        problems = _stale(plan, users)
+        shown = "; ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
+        if moved is not None:
+            detail = f" ({len(problems)} action(s) no longer match: {shown})" if problems else ""
+            raise StalePlanError(f"{moved}{detail}; nothing was written")
+        if problems:
+            raise PlanMismatchError(
+                f"the target changed since the plan was made ({len(problems)} action(s) no "
+                f"longer match: {shown}); nothing was written — make a new plan"
+            )
+
+
 def apply(
     plan: Plan,
     sink: Sink,
@@ -349,6 +400,7 @@ def apply(
     expected_digest: str | None = None,
     retries: int = 2,
     verify_target: bool = True,
+    max_age: timedelta | None = DEFAULT_PLAN_MAX_AGE,
 ) -> SyncReport:
     """Carry out ``plan`` on ``sink``, exactly, and report per-record outcomes.
 
@@ -360,40 +412,33 @@ def apply(
             (``plan.violations``): naming the digest is the operator's approval.
         retries: How many times a record whose operation raised :class:`SinkError` is retried
             (immediately) before it is reported as failed.
-        verify_target: Check first that every user the plan touches is still as it was when
-            the plan was made (a plan applies once, to the state it was made from).
+        verify_target: Check first that the target is still at the generation the plan was
+            made at (:meth:`Sink.generation`) and that every user the plan touches is still as
+            it was (a plan applies once, to the state it was made from).
+        max_age: How old the plan may be (from its ``created_at``); default 24 hours.
+            ``None`` applies a plan of any age.
 
     Returns:
         The report; failed records are in ``report.failures``, they do not raise.
 
     Raises:
-        PlanMismatchError: The digest differs from ``expected_digest``, or the target changed
-            since the plan was made (make a new plan).
+        StalePlanError: The target changed since the plan was made ("planned against
+            generation N, target is now at M"), or the plan is older than ``max_age``: make a
+            new plan. Nothing was written.
+        PlanMismatchError: The digest differs from ``expected_digest``, or a user the plan
+            touches changed since the plan was made (make a new plan).
         SafetyError: The plan trips safety limits and its digest was not named.
         SinkError: The sink failed as a whole (``begin``, ``commit``, listing users); the batch
             was aborted.
-        ConfigurationError: ``retries`` is negative.
+        ConfigurationError: ``retries`` is negative, or ``max_age`` is not a positive
+            ``timedelta`` or ``None``.
     """
     if retries < 0:
         raise ConfigurationError(f"retries must be >= 0, got {retries!r}")
-    if expected_digest is not None and expected_digest != plan.digest:
-        raise PlanMismatchError(
-            f"the plan's digest {plan.digest[:12]}… is not the expected {expected_digest[:12]}…: "
-            f"this is not the reviewed plan; nothing was written"
-        )
-    if plan.violations and expected_digest != plan.digest:
-        raise safety_error(plan)
-    if verify_target:
-        try:
-            users = list(sink.users())
-        except Exception as exc:
-            raise _wrapped(sink, "users", exc) from exc
-        if problems := _stale(plan, users):
-            shown = "; ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
-            raise PlanMismatchError(
-                f"the target changed since the plan was made ({len(problems)} action(s) no "
-                f"longer match: {shown}); nothing was written — make a new plan"
-            )
+    max_age = check_max_age(max_age)
+    _check_before_writing(
+        plan, sink, expected_digest=expected_digest, verify_target=verify_target, max_age=max_age
+    )
     started_at = datetime.now(UTC)
     start = time.monotonic()
     steps = _steps(plan, sink)

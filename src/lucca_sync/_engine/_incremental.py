@@ -4,7 +4,7 @@ A full read costs ``ceil(n / 1000)`` requests or so; Lucca's budget is 50 per mi
 whole tenant. An incremental run reads instead, whatever the size of the directory:
 
 1. the number of current and upcoming employees (``fields=collection.count``, one request);
-2. the employees modified since the last run started, minus :data:`SAFETY_MARGIN`
+2. the employees modified since the day of the last run started, minus :data:`SAFETY_MARGIN`
    (``modifiedAt=since,…``; one request per 1000 changes, former employees included);
 3. when the date changed since the last run, the employees whose contract ended
    (``dtContractEnd=between,…``) or started (``dtContractStart=between,…``) in between: time

@@ -79,7 +79,7 @@ def plan(
         source: A :class:`lucca_sync.LuccaDirectory` (read with ``include_former=True,
             strict=False``) or any iterable of every :class:`Employee`, former ones included.
         sink: The target; only reading methods are called (:meth:`Sink.users`,
-            :meth:`Sink.load_sync_state`, :meth:`Sink.load_history`).
+            :meth:`Sink.generation`, :meth:`Sink.load_sync_state`, :meth:`Sink.load_history`).
         rules: Exclusion rules; the first that excludes an employee wins.
         mapping: Employee -> target record; defaults to ``FieldMapping.elevo_default()``.
         safety: Limits on mass changes and short reads, per run and over the rolling window
@@ -140,7 +140,9 @@ def plan(
     )
     with collector_paused():  # a third of the CPU time at 100k employees, see _gc.py
         # The target first: on the Lucca API, who it holds decides which former employees
-        # are worth reading (see read_source).
+        # are worth reading (see read_source). Its generation before its users: a plan must
+        # never pair a newer generation with older users.
+        generation = sink.generation()
         target = _target_users(sink)
         read, state, reason = _read(
             source,
@@ -180,7 +182,11 @@ def plan(
             window=None if history is None else window(history, today=day, days=safety.window_days),
         )
         del employees
-        result = attrs.evolve(planner.build(safety, mode_reason=reason), sync_state=state)
+        result = attrs.evolve(
+            planner.build(safety, mode_reason=reason),
+            sync_state=state,
+            target_generation=generation,
+        )
         del read, planner  # free what is left before the digest is computed
         # The digest costs about as much CPU as reading Lucca (docs/performance.md): it is
         # computed here only for this line, else when first used (apply, to_json, summary).
@@ -247,8 +253,13 @@ def _read(
             source, keep_raw=keep_raw, custom_fields=custom_fields, also_ids=also_ids
         )
         return whole, None, why
-    # Taken before reading: a change made during the read is read again next time.
-    watermark = datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None)
+    # Taken before reading, so a change made during the read is read again next time; and
+    # the start of the day, so that planning twice in a day saves the same state and the
+    # plans have the same digest (an approval by digest covers the state). A day of changes
+    # read again costs a request per thousand of them.
+    watermark = datetime.now(ZoneInfo(time_zone)).replace(
+        hour=0, minute=0, second=0, microsecond=0, tzinfo=None
+    )
     before = getattr(source, "requests_made", None)
     previous = None if mode == "full" else SyncState.from_dict(sink.load_sync_state())
     reason = wants_full(

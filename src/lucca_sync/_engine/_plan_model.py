@@ -4,7 +4,9 @@ A :class:`Plan` is a value. It holds one tuple per kind of action, each in a det
 (creates and reactivations managers-first, everything else by key), the employees kept out by
 rules, the per-employee errors, warnings and the safety limits it trips. ``to_json()`` and
 ``Plan.from_json()`` use one cattrs converter (:data:`CONVERTER`), which is the wire format of
-plan and report files; ``digest`` is the SHA-256 of the canonical JSON of what the plan *does*.
+plan and report files; ``digest`` is the SHA-256 of the canonical JSON of what the plan *does*
+and of what it is bound to (the target's generation, the sync state it saves, the day it was
+made), so that approving a digest approves all of it.
 
 Plan files contain HR field values (names, e-mails, job titles): treat them as HR data. They
 never contain credentials.
@@ -16,7 +18,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Literal
 
@@ -45,12 +47,13 @@ __all__ = [
     "key_order",
 ]
 
-#: Where a per-employee error arose: reading Lucca, an exclusion rule, the mapping, or matching
-#: the employee to a target user.
-Stage = Literal["read", "rule", "mapping", "match"]
+#: Where a per-employee error arose: reading Lucca, an exclusion rule, the mapping, matching
+#: the employee to a target user, or the target refusing the record (``Sink.check_plan``).
+Stage = Literal["read", "rule", "mapping", "match", "target"]
 
 _FORMAT = "lucca_sync.plan"
-_VERSION = 1
+# 2: the digest also covers the target generation, the sync state and the day of planning.
+_VERSION = 2
 
 
 def key_order(key: str) -> tuple[int, int, str]:
@@ -198,7 +201,8 @@ class PlanError:
     suspension of the plan, since nobody can be sure to be really gone.
 
     Args:
-        stage: ``"read"``, ``"rule"``, ``"mapping"`` or ``"match"``.
+        stage: ``"read"``, ``"rule"``, ``"mapping"``, ``"match"`` or ``"target"`` (the
+            target would refuse the record, e.g. an e-mail another user already has).
         message: What happened and what to check (ids and field names only, no HR data).
         employee_id: The Lucca employee, when known.
         field: The target or source field concerned, when known.
@@ -278,8 +282,9 @@ class PlanStats:
 
 
 _ACTION_KINDS = ("creates", "reactivations", "updates", "excludes", "suspensions")
-# What the digest covers: everything a review approves, nothing about when or how it was made.
-_DIGESTED = (*_ACTION_KINDS, "exclusions", "errors", "warnings", "violations")
+_REVIEWED = ("exclusions", "errors", "warnings", "violations")
+# What the digest covers: everything a review approves, and what the plan is bound to.
+_DIGESTED = (*_ACTION_KINDS, *_REVIEWED, "target_generation")
 
 
 @attrs.frozen(kw_only=True)
@@ -307,6 +312,9 @@ class Plan:
         stats: Counts of what the plan was made from.
         sync_state: What :func:`lucca_sync.apply` saves in the sink after a successful apply,
             for the next incremental plan; ``None`` when the source cannot read changes.
+        target_generation: The sink's :meth:`~lucca_sync.Sink.generation` when the plan was
+            made; :func:`lucca_sync.apply` refuses the plan once the target is at another
+            one. ``None`` when the sink keeps no generation.
     """
 
     creates: tuple[Create, ...] = ()
@@ -322,6 +330,7 @@ class Plan:
     created_at: datetime
     stats: PlanStats = PlanStats()
     sync_state: SyncState | None = attrs.field(default=None, repr=False)
+    target_generation: int | None = None
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{kind}={count}" for kind, count in self.counts.items())
@@ -335,23 +344,25 @@ class Plan:
     @property
     def counts(self) -> dict[str, int]:
         """Number of actions of each kind, plus exclusions, errors and warnings."""
-        return {kind: len(getattr(self, kind)) for kind in (*_ACTION_KINDS, *_DIGESTED[5:8])}
+        return {kind: len(getattr(self, kind)) for kind in (*_ACTION_KINDS, *_REVIEWED[:3])}
 
     @functools.cached_property
     def digest(self) -> str:
-        """SHA-256 (hex) of the canonical JSON of the actions, exclusions, errors, warnings and
-        violations.
+        """SHA-256 (hex) of the canonical JSON of everything the plan carries out or binds.
 
-        ``today``, ``created_at`` and ``stats`` are left out: planning twice against the same
-        Lucca and target states gives the same digest, which is what lets an operator approve a
-        reviewed plan by its digest and apply exactly that.
+        Covered: the actions, exclusions, errors, warnings, violations, the target generation
+        the plan was made at, the sync state it saves (so neither can be edited under an
+        approval) and the day (UTC) it was made. Left out: ``stats``, ``today`` and the time
+        of day of ``created_at``: planning twice on the same day against the same Lucca and
+        target states gives the same digest, which is what lets an operator approve a reviewed
+        plan by its digest and apply exactly that.
         """
-        canonical = json.dumps(
-            {name: CONVERTER.unstructure(getattr(self, name)) for name in _DIGESTED},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        covered: dict[str, object] = {
+            name: CONVERTER.unstructure(getattr(self, name)) for name in _DIGESTED
+        }
+        covered["sync_state"] = None if self.sync_state is None else self.sync_state.to_dict()
+        covered["made_on"] = self.created_at.astimezone(UTC).date().isoformat()
+        canonical = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -378,7 +389,7 @@ class Plan:
         if data.get("version") != _VERSION:
             raise ConfigurationError(
                 f"plan file: version {data.get('version')!r} is not supported "
-                f"(this lucca_sync reads version {_VERSION})"
+                f"(this lucca_sync reads version {_VERSION}); make the plan again"
             )
         recorded = data.pop("digest", None)
         try:
@@ -404,8 +415,13 @@ class Plan:
             show_values: Also show field values (``before -> after``). Off by default because
                 values are HR data; field names and employee ids are always shown.
         """
+        bound = (
+            ""
+            if self.target_generation is None
+            else f" — target generation {self.target_generation}"
+        )
         lines = [
-            f"Plan for {self.today.isoformat()} — digest {self.digest[:12]}",
+            f"Plan for {self.today.isoformat()} — digest {self.digest[:12]}{bound}",
             *(f"  {kind:<14}{count:>6}" for kind, count in self.counts.items()),
         ]
         requests = self.stats.requests_line()

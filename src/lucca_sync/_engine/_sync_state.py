@@ -31,8 +31,10 @@ class SyncState:
     """The memory of the last successful sync, for the next incremental one.
 
     Args:
-        watermark: When the last run started reading Lucca (tenant-local, naive): the next
-            incremental read asks for employees modified since then (minus a safety margin).
+        watermark: The start of the day (tenant-local, naive) on which the last run read
+            Lucca: the next incremental read asks for employees modified since then (minus a
+            safety margin). A day, not the minute, so that plans made the same day carry the
+            same state (and digest).
         today: The date the last run planned for.
         runs_since_full: Incremental runs since the last full read (0 after a full read).
         population: Every current or upcoming employee the last run knew of -> their Lucca

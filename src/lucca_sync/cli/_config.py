@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import attrs
 
+from lucca_sync._engine._binding import DEFAULT_PLAN_MAX_AGE
 from lucca_sync._engine._incremental import DEFAULT_FULL_EVERY, DEFAULT_FULL_EVERY_DAYS, SyncMode
 from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ApiKey, ClientCredentials, LuccaDirectory
@@ -225,6 +226,8 @@ class SyncSection:
     mode: SyncMode = "full"
     full_every: int = DEFAULT_FULL_EVERY
     full_every_days: int = DEFAULT_FULL_EVERY_DAYS
+    #: How old a plan file may be when ``apply --plan`` applies it (see ``apply(max_age=)``).
+    plan_max_age_hours: float = DEFAULT_PLAN_MAX_AGE.total_seconds() / 3600
 
 
 SinkSection = DirectorySinkSection | SftpSinkSection
@@ -392,6 +395,10 @@ class Config:
             "full_every": self.sync.full_every,
             "full_every_days": self.sync.full_every_days,
         }
+
+    def apply_options(self) -> dict[str, Any]:
+        """The keyword options of :func:`lucca_sync.apply` the file sets."""
+        return {"max_age": timedelta(hours=self.sync.plan_max_age_hours)}
 
 
 def _from_env(name: str | None, key: str, environ: Mapping[str, str], *, strip: bool = True) -> str:

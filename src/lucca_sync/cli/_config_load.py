@@ -366,6 +366,10 @@ def _check_sync(section: SyncSection, lucca: LuccaSection | None, problems: list
         problems.append("sync.full_every: expected an integer of 1 or more")
     if section.full_every_days < 1:
         problems.append("sync.full_every_days: expected an integer of 1 or more")
+    if not 0 < section.plan_max_age_hours < 24 * 365:
+        problems.append(
+            "sync.plan_max_age_hours: expected a number of hours greater than 0 (and below a year)"
+        )
     if section.mode != "full" and lucca is not None and lucca.uses_oauth:
         problems.append(
             f"sync.mode: {section.mode!r} needs the legacy API key (lucca.api_key_env): the "

@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --plan: read Lucca, plan and apply (a safety stop exits with code 3 and "
         "writes nothing). With --plan PLAN.json --expect-digest DIGEST: apply exactly that "
         "reviewed plan, refused unless its digest is the one reviewed; naming the digest also "
-        "approves a plan that trips a safety limit.",
+        "approves a plan that trips a safety limit. A plan file is refused once the target "
+        "changed since it was made (another apply published) or once it is older than "
+        "sync.plan_max_age_hours (24 by default): plan again.",
     )
     _config_option(apply)
     apply.add_argument(

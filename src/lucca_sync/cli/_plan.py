@@ -16,7 +16,7 @@ from lucca_sync.cli._config import Config
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import _ACTION_KINDS, EXIT_OK, Console, _CommandError, _write_text
 from lucca_sync.cli._progress import Progress, ProgressSink, ProgressSource
-from lucca_sync.exceptions import ConfigurationError, PlanMismatchError
+from lucca_sync.exceptions import ConfigurationError, PlanMismatchError, StalePlanError
 
 
 def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
@@ -63,6 +63,16 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
                 f"  lucca-sync apply --config {args.config} --plan {target} "
                 f"--expect-digest {plan.digest}"
             )
+            console.say(
+                f"It applies within {config.sync.plan_max_age_hours:g} h "
+                "(sync.plan_max_age_hours) and only while the target is as it is now "
+                + (
+                    f"(generation {plan.target_generation}); "
+                    if plan.target_generation is not None
+                    else "; "
+                )
+                + "after that, plan again."
+            )
     if plan.violations:
         raise safety_error(plan)
     return EXIT_OK
@@ -106,8 +116,19 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     sink = config.sink()
     try:
         report = lucca_sync.apply(
-            plan, ProgressSink(sink, console.progress), expected_digest=args.expect_digest
+            plan,
+            ProgressSink(sink, console.progress),
+            expected_digest=args.expect_digest,
+            **config.apply_options(),
         )
+    except StalePlanError as exc:
+        if args.plan is None:
+            raise  # planned a moment ago: another run published meanwhile
+        raise StalePlanError(
+            f"{exc}. Make a new plan and review it: lucca-sync plan --config {args.config} "
+            f"--json {args.plan}, then lucca-sync apply --config {args.config} --plan "
+            f"{args.plan} --expect-digest <the new digest>"
+        ) from exc
     finally:
         console.progress.clear()
         sink.close()

@@ -201,6 +201,9 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
         def users(self) -> Iterable[TargetUser]:
             return sink.users()
 
+        def generation(self) -> int | None:
+            return sink.generation()
+
         def create(self, key: str, fields: Mapping[str, str | None]) -> None:
             sink.create(key, fields)
             progress.action_done()

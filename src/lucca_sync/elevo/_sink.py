@@ -135,6 +135,8 @@ class ElevoSink(Sink):
         self._published: dict[str, Entry] | None = None
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
+        # Publications so far, as recorded in the state (see generation()).
+        self._generation = 0
         self._working: dict[str, Entry] | None = None
         # Deliver at the next commit even if nothing changed (unconfirmed previous delivery).
         self._force = False
@@ -289,17 +291,23 @@ class ElevoSink(Sink):
                 problems.append(str(exc))
         return tuple(problems)
 
+    def _remember(self, snapshot: Snapshot) -> None:
+        """Take ``snapshot`` as the published one (read from the state, or just delivered)."""
+        self._published = dict(snapshot.users)
+        self._published_sha256 = snapshot.sha256
+        self._published_for = snapshot.encrypted_for
+        self._generation = snapshot.generation
+
     def _load(self) -> dict[str, Entry]:
         if self._published is None:
             snapshot = self._store.load()
             if snapshot is not None:
-                self._published = dict(snapshot.users)
-                self._published_sha256 = snapshot.sha256
-                self._published_for = snapshot.encrypted_for
+                self._remember(snapshot)
             elif self._adopt_from is not None:
                 self._published = _seed(self._adopt_from)
             else:
                 self._published = {}
+        assert self._published is not None  # noqa: S101 - set above
         return self._published
 
     def users(self) -> Iterable[TargetUser]:
@@ -318,6 +326,18 @@ class ElevoSink(Sink):
             )
             for key, entry in self._load().items()
         ]
+
+    def generation(self) -> int:
+        """How many snapshots this sink has published (0 before the first).
+
+        Kept in the state file and increased by every publication, so a plan made before
+        another run published is refused by :func:`lucca_sync.apply`.
+
+        Raises:
+            SinkError: The state file is unreadable or of another format version.
+        """
+        self._load()
+        return self._generation
 
     # -- the batch -----------------------------------------------------------------------------
 
@@ -598,6 +618,7 @@ class ElevoSink(Sink):
             sha256=hashlib.sha256(data).hexdigest(),
             published_at=now_iso(),
             encrypted_for=recipient,
+            generation=self._generation + 1,
         )
         if self._recipient is not None:  # raises rather than return clear text
             data = self._recipient.encrypt(data, armor=self._armor)
@@ -634,9 +655,7 @@ class ElevoSink(Sink):
             )
         with contextlib.suppress(OSError):
             self._store.clear_unconfirmed()
-        self._published = dict(snapshot.users)
-        self._published_sha256 = snapshot.sha256
-        self._published_for = snapshot.encrypted_for
+        self._remember(snapshot)
         self._working = None
         self._force = False
         self._log_refusals(refusals.reasons)

@@ -69,6 +69,8 @@ class Snapshot:
     published_at: str | None = None
     #: The OpenPGP key the file was encrypted for (``RecipientKey.identity``); ``None``: clear.
     encrypted_for: str | None = None
+    #: How many snapshots were published so far (0: none); reviewed plans are bound to it.
+    generation: int = 0
 
 
 def _encode(snapshot: Snapshot) -> bytes:
@@ -88,6 +90,7 @@ def _encode(snapshot: Snapshot) -> bytes:
         "sha256": snapshot.sha256,
         "published_at": snapshot.published_at,
         "encrypted_for": snapshot.encrypted_for,
+        "generation": snapshot.generation,
         "users": users,
     }
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
@@ -137,11 +140,19 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             f"the Elevo state file {path} has a malformed users list ({exc.__class__.__name__})"
         ) from exc
     encrypted_for = document.get("encrypted_for")
+    # States written before generations existed count as one publication.
+    generation = document.get("generation", 1)
+    if type(generation) is not int or generation < 0:
+        raise SinkError(
+            f"the Elevo state file {path} has a generation that is not a whole number >= 0; "
+            "restore it from a backup"
+        )
     return Snapshot(
         users=users,
         sha256=document.get("sha256"),
         published_at=document.get("published_at"),
         encrypted_for=encrypted_for if isinstance(encrypted_for, str) else None,
+        generation=generation,
     )
 
 

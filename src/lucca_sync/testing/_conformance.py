@@ -171,6 +171,7 @@ def check_sink(
         ("exclude leaves the user as is", _check_exclude),
         ("unknown keys surface as SinkError", _check_unknown_keys),
         ("plan, apply, re-plan is empty", _check_pipeline),
+        ("generation follows the users", _check_generation),
     ]
     skipped: list[str] = []
     if seed is not None:
@@ -290,6 +291,33 @@ def _check_unknown_keys(checker: _Checker) -> None:
         _fails_for(sink, key, lambda: sink.suspend(key), "suspend of an unknown key")
         key = checker.key()
         _fails_for(sink, key, lambda: sink.reactivate(key, {}), "reactivate of an unknown key")
+
+
+def _check_generation(checker: _Checker) -> None:
+    with checker.sink() as sink:
+        before = sink.generation()
+        if before is None:
+            return  # the sink binds no plan; apply checks each action's users instead
+        _expect(
+            type(before) is int,
+            f"generation() must return an int or None, got {type(before).__name__}",
+        )
+        list(sink.users())
+        _expect(sink.generation() == before, "generation() changed while nothing was written")
+        key = checker.key()
+        record = checker.record(sink, key)
+        _batch(sink, lambda: sink.create(key, record))
+        created = sink.generation()
+        _expect(
+            created != before,
+            f"generation() is still {before} after a commit that created a user: a plan made "
+            "before that commit would be applied to the new state",
+        )
+        _batch(sink, lambda: sink.suspend(key))
+        _expect(
+            sink.generation() not in (before, created),
+            "generation() did not change when a user was suspended",
+        )
 
 
 def _check_adoption(checker: _Checker, seed: Callable[[Sink, TargetUser], None]) -> None:

@@ -91,6 +91,10 @@ class MemorySink(Sink):
         self._snapshot: dict[str, TargetUser] | None = None
         self.sync_state: Mapping[str, object] | None = None
         self.history: list[Mapping[str, object]] = []
+        # The generation, and the users it was counted for: any change to the users, made
+        # through the Sink API or by editing users_by_key, is a new generation.
+        self._generation = 0
+        self._counted: dict[str, TargetUser] = dict(self.users_by_key)
 
     def __repr__(self) -> str:
         return f"MemorySink(users={len(self.users_by_key)})"
@@ -155,6 +159,17 @@ class MemorySink(Sink):
     def users(self) -> list[TargetUser]:
         """The current users, sorted by key."""
         return [self.users_by_key[key] for key in sorted(self.users_by_key)]
+
+    def generation(self) -> int:
+        """0 at first, then one more each time the users are found changed since last asked.
+
+        Any change counts, whether made through the :class:`Sink` methods or by editing
+        :attr:`users_by_key` directly (as tests do to simulate an edit in the target).
+        """
+        if self.users_by_key != self._counted:
+            self._generation += 1
+            self._counted = dict(self.users_by_key)
+        return self._generation
 
     def _check_fields(self, key: str, fields: Mapping[str, str | None]) -> None:
         for name, value in fields.items():
