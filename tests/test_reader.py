@@ -108,7 +108,7 @@ class TestQuery:
         assert request.param("fields") == (
             "id,name,firstName,lastName,mail,login,employeeNumber,jobTitle,dtContractStart,"
             "dtContractEnd,modifiedAt,department[id,name],legalEntity[id,name],"
-            "manager[id,name],extendedData"
+            "manager[id,name],extendedData,collection.count"  # the count: on the first page
         )
         assert request.param("formerEmployees") == "true"
         assert request.param("dtContractEnd") == "since,2025-01-10,null"

@@ -13,7 +13,7 @@ LuccaSyncError
 │   │   ├── RateLimitError                429, still after the retries
 │   │   └── ServerError                   5xx or 408, still after the retries
 │   ├── ResponseDecodeError               a 2xx whose body is not what Lucca documents
-│   └── IncompleteReadError               the directory changed under the read; it may miss people
+│   └── IncompleteReadError               the read cannot be proven complete; it may miss people
 ├── RuleError                             an exclusion rule raised for one employee
 ├── MappingError                          one employee's field could not be produced or is invalid
 │   └── InvalidValueError                 the value breaks a target constraint (e-mail, date...)
@@ -152,16 +152,31 @@ class ResponseDecodeError(APIError):
 
 
 class IncompleteReadError(APIError):
-    """The list of users kept changing while it was paged through, even after re-reading it.
+    """The read cannot be proven complete, even after re-reading it; nothing was written.
 
     Employees removed or added between two pages shift the rows of the next page, so some
-    could have been skipped; rather than return a list that looks complete but may miss
-    people, the read is abandoned. ``restarts`` is how many times it was re-read from the
-    start. Retry later, when the directory is not being edited.
+    could have been skipped; pages may also hold fewer rows than Lucca's own count of the list
+    (a page that lost its last rows), or go on past it. Rather than return a list that looks
+    complete but may miss people, the read is abandoned.
+
+    Attributes:
+        restarts: How many times it was re-read from the start.
+        expected: Lucca's count of the list, when the failure is about it (else ``None``).
+        received: The distinct rows the last read held, when compared with ``expected``.
     """
 
-    def __init__(self, message: str, *, url: str | None = None, restarts: int = 0) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        restarts: int = 0,
+        expected: int | None = None,
+        received: int | None = None,
+    ) -> None:
         self.restarts = restarts
+        self.expected = expected
+        self.received = received
         super().__init__(message, url=url)
 
 

@@ -30,6 +30,7 @@ import urllib3
 from urllib3.util import Retry, Timeout
 
 from lucca_sync._employee import Employee, slim_raw
+from lucca_sync._lucca._completeness import RepeatedPageError, Restart, V3Pass, listed_count
 from lucca_sync._lucca._credentials import ApiKey
 from lucca_sync._lucca._http import LuccaHttp, is_int
 from lucca_sync._lucca._lucca_api import API_VERSION, LuccaApiReader
@@ -43,6 +44,11 @@ logger = logging.getLogger("lucca_sync.http")
 
 #: Re-reads from the first page after rows shifted between pages, before giving up.
 MAX_RESTARTS: Final = 2
+_RESTART_REASONS: Final = {
+    "shifted": "users shifted between two pages (employees added or removed during the read)",
+    "short": "the pages held fewer users than Lucca counted (a page came back short)",
+    "long": "the pages went on past Lucca's count of users",
+}
 #: Largest page Lucca serves for users.
 MAX_PAGE_SIZE: Final = 1000
 #: After a 408 ("request too slow") pages are halved, down to this size.
@@ -473,23 +479,25 @@ class EmployeePager:
             return
         seen: set[RowKey] = set()
         count = 0
+        restart: Restart | None = None
+        last = Restart("shifted")
         for attempt in range(MAX_RESTARTS + 1):
-            if attempt:
+            if restart is not None:
                 self.restarts += 1
                 logger.warning(
-                    "users shifted between two pages (employees added or removed during the "
-                    "read); reading again from the first page (%d/%d)",
+                    "%s; reading again from the first page (%d/%d)",
+                    _RESTART_REASONS[restart.reason],
                     attempt,
                     MAX_RESTARTS,
                 )
-            complete = True
+            restart = None
             for page in self._pass(today, seen):
-                if page is None:
-                    complete = False
+                if isinstance(page, Restart):
+                    restart = page
                     break
                 count += len(page)
                 yield page
-            if complete:
+            if restart is None:
                 logger.info(
                     "read %d employees from %s in %d requests (%d left out as malformed)",
                     count,
@@ -498,22 +506,45 @@ class EmployeePager:
                     len(self.errors),
                 )
                 return
-        raise IncompleteReadError(
-            f"the list of users at {_USERS_PATH} kept changing while it was read (rows shifted "
-            f"between pages {MAX_RESTARTS + 1} times); the read may miss employees and was "
-            "abandoned. Retry when the directory is not being edited",
+            last = restart
+        raise self._incomplete(last)
+
+    def _incomplete(self, restart: Restart) -> IncompleteReadError:
+        tries = f"{MAX_RESTARTS + 1} times"
+        if restart.reason == "short":
+            what = (
+                f"Lucca counted {restart.expected} users (collection.count) but its pages held "
+                f"only {restart.received}, {tries}: pages came back without some of their "
+                "rows (a proxy or a fault at Lucca), so employees would be missing"
+            )
+        elif restart.reason == "long":
+            what = (
+                f"Lucca counted {restart.expected} users (collection.count) but its pages went "
+                f"on past that, {tries}: the server does not page as asked, or the count is "
+                "wrong"
+            )
+        else:
+            what = f"the list kept changing while it was read (rows shifted between pages {tries})"
+        return IncompleteReadError(
+            f"the read of {_USERS_PATH} is incomplete: {what}. It was abandoned and nothing "
+            "was written; retry later (when the directory is not being edited), and if it "
+            "persists, check proxies between lucca-sync and Lucca",
             url=self._directory.base_url + _USERS_PATH,
             restarts=self.restarts,
+            expected=restart.expected,
+            received=restart.received,
         )
 
-    def _pass(self, today: date, seen: set[RowKey]) -> Iterator[list[Employee] | None]:
-        """One read from the first page; yields ``None`` (and stops) when rows shifted."""
+    def _pass(self, today: date, seen: set[RowKey]) -> Iterator[list[Employee] | Restart]:
+        """One read from the first page; yields a `Restart` (and stops) when it cannot be
+        trusted: rows shifted, fewer rows than Lucca's count, more pages than it implies."""
         directory = self._directory
         limit = max(directory._page_size, 2)  # an overlap of one row needs two
         offset = 0
-        overlap: RowKey | None = None
+        chain = V3Pass(limit)
         while True:
-            reply = directory._http.get_json(_USERS_PATH, self._query(today, offset, limit))
+            query = self._query(today, offset, limit, count=chain.pages == 0)
+            reply = directory._http.get_json(_USERS_PATH, query)
             self.requests_made += reply.attempts
             self.requests_by_resource["users"] = self.requests_made
             prefix, items = directory._decoder.items(reply.body, url=reply.url)
@@ -524,9 +555,28 @@ class EmployeePager:
                     url=reply.url,
                     path=prefix,
                 )
+            if chain.pages == 0:
+                count = listed_count(reply.body, *prefix.split(".")[:-1], "count")
+                if count is None:
+                    logger.info(
+                        "%s sent no collection.count: the read is checked by its overlapping "
+                        "pages only",
+                        _USERS_PATH,
+                    )
+                chain.first_page(count)
             keys = [row_key(item) for item in items]
-            if overlap is not None and overlap not in keys:
-                yield None
+            try:
+                restart = chain.page(keys)
+            except RepeatedPageError:
+                raise ResponseDecodeError(
+                    f"{reply.url} answered the page at offset {offset} with the same users as "
+                    "the page before: the server (or a proxy) ignores the paging offset, so a "
+                    "complete read cannot be guaranteed; nothing was written",
+                    url=reply.url,
+                    path=prefix,
+                ) from None
+            if restart is not None:
+                yield restart
                 return
             yield self._decode(
                 items=items,
@@ -538,11 +588,24 @@ class EmployeePager:
                 surrogate_free=reply.surrogate_free,
             )
             if len(items) < limit:
+                end = chain.end()
+                if end is not None:
+                    yield end
+                elif chain.expected is not None and len(chain.received) > chain.expected:
+                    logger.info(
+                        "%d users listed for a count of %d: employees added during the read",
+                        len(chain.received),
+                        chain.expected,
+                    )
                 return
-            overlap = keys[-1]
+            restart = chain.continue_after(keys)
+            if restart is not None:
+                yield restart
+                return
             offset += limit - 1
             if reply.timed_out and limit > MIN_PAGE_SIZE_AFTER_408:
                 limit = max(MIN_PAGE_SIZE_AFTER_408, limit // 2)
+                chain.resize(limit)
                 logger.warning("Lucca answered 408 (too slow): asking %d users per page", limit)
 
     def _decode(
@@ -583,10 +646,14 @@ class EmployeePager:
                 page.append(employee)
         return page
 
-    def _query(self, today: date, offset: int, limit: int) -> list[tuple[str, str]]:
+    def _query(
+        self, today: date, offset: int, limit: int, *, count: bool = False
+    ) -> list[tuple[str, str]]:
         # formerEmployees=true plus an explicit dtContractEnd filter makes the result
         # independent of the server's defaults; _decode classifies again client-side.
-        query = [("fields", USER_FIELDS), ("formerEmployees", "true")]
+        # The first page also asks Lucca's count of the whole list, at no extra request.
+        fields = f"{USER_FIELDS},collection.count" if count else USER_FIELDS
+        query = [("fields", fields), ("formerEmployees", "true")]
         if not self._include_former:
             query.append(("dtContractEnd", f"since,{today.isoformat()},null"))
         query += self._filters

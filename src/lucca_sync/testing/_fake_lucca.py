@@ -57,10 +57,14 @@ _PARIS: Final = "Europe/Paris"
 
 @attrs.define
 class _Fault:
-    kind: Literal["status", "truncate", "invalid_json", "reset", "delay"]
+    kind: Literal[
+        "status", "truncate", "invalid_json", "reset", "delay",
+        "short_page", "miscount", "ignore_paging",
+    ]  # fmt: skip
     times: int
     path: str | None
     status: int = 0
+    rows: int = 0  # short_page: rows dropped; miscount: added to the count
     retry_after: str | None = None
     body: bytes | None = None
     content_type: str = "application/json; charset=utf-8"
@@ -126,6 +130,8 @@ class FakeLucca:
             random when ``None``. The same users are served through both APIs.
         client_secret: its secret; random when ``None``.
         token_lifetime: seconds an access token from :attr:`token_url` stays valid.
+        report_count: ``False`` simulates a server that sends no count: ``collection.count``
+            adds no ``data.count``, and the Lucca API's ``totalCount`` is ``null``.
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class FakeLucca:
         client_id: str | None = None,
         client_secret: str | None = None,
         token_lifetime: float = 1800.0,
+        report_count: bool = True,
     ) -> None:
         if envelope not in {"full", "data", "items"}:
             raise ValueError(f"envelope must be 'full', 'data' or 'items', not {envelope!r}")
@@ -162,6 +169,7 @@ class FakeLucca:
             code.casefold() for code in hidden_extended_codes
         )
         self.rate_limit = rate_limit
+        self.report_count = report_count
         self.before_response = before_response
         self.errors: list[BaseException] = []
         self._clock = clock
@@ -175,6 +183,7 @@ class FakeLucca:
         self._requests: list[RecordedRequest] = []
         self._faults: deque[_Fault] = deque()
         self._delays: deque[_Fault] = deque()
+        self._page_faults: deque[_Fault] = deque()
         self._admitted: deque[float] = deque()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -422,17 +431,45 @@ class FakeLucca:
         """Close the connection abruptly (TCP reset) without answering."""
         self._queue(_Fault("reset", times, path))
 
+    def short_page_next(self, rows: int = 1, *, times: int = 1, path: str | None = None) -> None:
+        """Answer the next ``times`` list pages (200) without their last ``rows`` items.
+
+        The count and the next-page link stay those of the whole page, as when a proxy or a
+        fault drops rows from an otherwise valid answer.
+        """
+        if rows < 1:
+            raise ValueError("rows must be at least 1")
+        self._queue(_Fault("short_page", times, path, rows=rows), pages=True)
+
+    def miscount_next(self, delta: int, *, times: int = 1, path: str | None = None) -> None:
+        """Add ``delta`` to the count (v3 ``data.count``, Lucca API ``totalCount``) of the next
+        ``times`` list answers: a count that does not match the list (never below 0)."""
+        self._queue(_Fault("miscount", times, path, rows=delta), pages=True)
+
+    def ignore_paging_next(self, *, times: int = 1, path: str | None = None) -> None:
+        """Answer the next ``times`` list requests with the first page, whatever their
+        ``paging`` offset (v3) or ``page`` cursor (Lucca API) asks."""
+        self._queue(_Fault("ignore_paging", times, path), pages=True)
+
     def clear_faults(self) -> None:
         """Drop every pending injected fault and delay."""
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._page_faults.clear()
 
-    def _queue(self, fault: _Fault, *, delays: bool = False) -> None:
+    def _queue(self, fault: _Fault, *, delays: bool = False, pages: bool = False) -> None:
         if fault.times < 1:
             raise ValueError("times must be at least 1")
+        queue = self._delays if delays else self._page_faults if pages else self._faults
         with self._lock:
-            (self._delays if delays else self._faults).append(fault)
+            queue.append(fault)
+
+    def _take_page_fault(self, path: str) -> tuple[str, int] | None:
+        """The page fault for the list request at ``path``, if any: ``(kind, rows)``."""
+        with self._lock:
+            fault = _take(self._page_faults, path)
+        return None if fault is None else (fault.kind, fault.rows)
 
     # -- request handling ----------------------------------------------------------------------
 
@@ -572,6 +609,9 @@ class FakeLucca:
     def _list_users(self, request: RecordedRequest, _match: re.Match[str]) -> _Response:
         fields = self._fields(request)
         offset, limit = q.parse_paging(request.param("paging"))
+        kind, rows = self._take_page_fault(request.path) or ("", 0)
+        if kind == "ignore_paging":
+            offset = 0
         orders = q.parse_order(request.param("orderBy") or "id,asc")
         former_raw = request.param("formerEmployees")
         if former_raw is not None and former_raw.casefold() not in {"true", "false"}:
@@ -602,9 +642,11 @@ class FakeLucca:
             q.sort_users(selected, orders)
             if not fields.count_only:
                 page = selected[offset : offset + limit]
+                if kind == "short_page":
+                    page = page[: max(len(page) - rows, 0)]
                 data["items"] = [q.project(self._shown(user), fields) for user in page]
-        if fields.count:
-            data["count"] = len(selected)
+        if fields.count and self.report_count:
+            data["count"] = max(len(selected) + (rows if kind == "miscount" else 0), 0)
         return self._wrap(data)
 
     def _get_user(self, request: RecordedRequest, match: re.Match[str]) -> _Response:

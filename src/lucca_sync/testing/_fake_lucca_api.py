@@ -139,6 +139,7 @@ class Tenant(Protocol):
     see_extended: bool
     hidden_extended_codes: frozenset[str]
     _generation: int  # changes whenever a user is added, updated or removed
+    report_count: bool
     _users: dict[int, dict[str, object]]
     _contracts: dict[int, tuple[date | None, date | None]]
 
@@ -149,6 +150,8 @@ class Tenant(Protocol):
     def _lock(self) -> AbstractContextManager[object]: ...
 
     def _clock(self) -> float: ...
+
+    def _take_page_fault(self, path: str) -> tuple[str, int] | None: ...
 
     def _add_route(
         self,
@@ -352,7 +355,8 @@ class LuccaApiRoutes:
             raise _ProblemError(400, "Bad Request", f"unknown query parameter {unknown[0]!r}",
                                 {unknown[0]: ["unknown parameter"]})  # fmt: skip
         resources = self._resources(kind, builder, "links" in includes)
-        cursor = request.param("page")
+        fault, rows = self._fake._take_page_fault(request.path) or ("", 0)
+        cursor = None if fault == "ignore_paging" else request.param("page")
         after = None if cursor is None else _order(_after(cursor))
         # One page costs what it scans from the cursor on (a 100k read stays linear); only a
         # totalCount looks at every resource, and is remembered until the data changes.
@@ -365,8 +369,11 @@ class LuccaApiRoutes:
             "url": f"{base}{request.path}?{urlencode(query)}" if query else base + request.path,
             "items": [resource for resource, _embedded in page],
         }
+        if fault == "short_page":  # the links below still follow the whole page
+            body["items"] = [resource for resource, _embedded in page[: max(len(page) - rows, 0)]]
         if "totalCount" in includes:
-            body["totalCount"] = resources.count(ids, filters)
+            counted = max(resources.count(ids, filters) + (rows if fault == "miscount" else 0), 0)
+            body["totalCount"] = counted if self._fake.report_count else None
         if "links" in includes:
             following = None
             if more and page:
