@@ -148,6 +148,24 @@ CASES: tuple[Case, ...] = (
         f"`IncompleteReadError` after 2 restarts; {STOPPED}",
         "IncompleteReadError",
     ),
+    _lucca(
+        "page-missing-rows",
+        "a 200 page 2 without its last 5 rows (Lucca's count unchanged)",
+        "recovered: fewer rows than Lucca's `collection.count`, so the read restarts from page "
+        "1; nobody is missed",
+    ),
+    _lucca(
+        "page-missing-rows-never-stops",
+        "page 2 without its last 5 rows on every read",
+        f"`IncompleteReadError` after 2 restarts (rows short of the count); {STOPPED}",
+        "IncompleteReadError",
+    ),
+    _lucca(
+        "paging-offset-ignored",
+        "page 2 answered with page 1 (the offset ignored)",
+        f"`ResponseDecodeError` after 2 requests, not retried; {STOPPED}",
+        "ResponseDecodeError",
+    ),
     Case(
         "empty-directory",
         "Lucca lists nobody (target holds 250 active users)",

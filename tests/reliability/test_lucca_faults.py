@@ -82,10 +82,13 @@ INJECT: dict[str, Callable[[FakeLucca], None]] = {
     "403-mid-run": lambda fake: fake.fail_next(403),
     "employee-removed-while-paging": lambda fake: fake.remove_user(employee_id(20)),
     "duplicate-ids-across-pages": _late_hire,
+    "page-missing-rows": lambda fake: fake.short_page_next(5),
+    "paging-offset-ignored": lambda fake: fake.ignore_paging_next(),
 }
 #: Faults injected again on every request for page 2 (a fresh closure per test).
 EVERY: dict[str, Callable[[], Callable[[FakeLucca], None]]] = {
     "rows-keep-shifting": _delete_next,
+    "page-missing-rows-never-stops": lambda: lambda fake: fake.short_page_next(5),
 }
 #: Reader options of some cases (read timeouts need a short timeout to stay fast).
 OPTIONS: dict[str, dict[str, object]] = {
@@ -100,6 +103,7 @@ PAGE_TWO_REQUESTS = {
     "connection-reset": 3,
     "read-timeout": 2,
     "truncated-body": 2,
+    "page-missing-rows": 2,
 }
 
 
@@ -190,6 +194,9 @@ class TestFaultsOnPageTwo:
             # The overlap row went missing: the read restarted from page 1.
             assert list_requests(fake) == [0, 99, 0, 99, 198]
             assert str(employee_id(20)) not in {str(user["id"]) for user in fake.users}
+        if case.id == "page-missing-rows":
+            # Page 2 ended the pass 5 rows short of Lucca's count: read again from page 1.
+            assert list_requests(fake) == [0, 99, 0, 99, 198]
         if case.id == "duplicate-ids-across-pages":
             # Page 2 repeated the last row of page 1 (and the overlap row): counted once, no
             # restart; the hire slotted into page 1 is for the next run.

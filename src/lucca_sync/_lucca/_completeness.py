@@ -104,10 +104,9 @@ class V3Pass:
         if overlap is not None:
             if overlap not in keys:
                 return Restart("shifted")
-            after = keys[keys.index(overlap) + 1 :]
-            # Past the overlap row every row is new in this pass (ids ascend): a full page
-            # that brings nothing new, or rows read before, does not continue the last one.
-            if (len(keys) == self.limit and not after) or any(k in self.received for k in after):
+            # A full page that ends with the overlap row brings nothing new: rows shifted by a
+            # whole page (or the server ignores the offset); going on could never end.
+            if len(keys) == self.limit and keys[-1] == overlap:
                 return Restart("shifted")
         self.received.update(keys)
         return None
