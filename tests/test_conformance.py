@@ -24,6 +24,7 @@ class TestPassing:
         assert "adoption" in result.passed
         assert "plan, apply, re-plan is empty" in result.passed
         assert "generation follows the users" in result.passed
+        assert "run history keeps every applied run" in result.passed
         assert not result.skipped
 
     def test_optional_checks_are_listed_as_skipped(self) -> None:
@@ -58,6 +59,11 @@ class Prefilled(MemorySink):
         super().__init__([TargetUser(key="x")])
 
 
+class KeepsLastRunOnly(MemorySink):
+    def append_history(self, record: Mapping[str, object]) -> None:
+        self.history[:] = [dict(record)]
+
+
 class RaisesValueError(MemorySink):
     def suspend(self, key: str) -> None:
         raise ValueError("not a SinkError")
@@ -79,6 +85,7 @@ class TestFailing:
             (SilentOnUnknownKeys, "unknown keys surface as SinkError: update of an unknown key"),
             (Prefilled, "the factory must return an empty sink"),
             (FrozenGeneration, "generation follows the users: generation\\(\\) is still 4"),
+            (KeepsLastRunOnly, "run history keeps every applied run: load_history"),
         ],
     )
     def test_the_failure_names_the_check(self, factory: type[MemorySink], message: str) -> None:

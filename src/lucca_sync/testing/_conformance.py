@@ -154,6 +154,9 @@ def check_sink(
         transactional: The sink promises that :meth:`Sink.abort` drops an unfinished batch;
             enables the abort check.
 
+    A sink whose :meth:`Sink.load_history` returns a list (it keeps a run history) is also
+    checked to keep every record it is given, in order.
+
     Returns:
         The checks that passed and those skipped.
 
@@ -182,6 +185,15 @@ def check_sink(
         checks.append(("abort drops the batch", _check_abort))
     else:
         skipped.append("abort drops the batch: transactional=False")
+    probe = factory()
+    try:
+        keeps_history = probe.load_history() is not None
+    finally:
+        probe.close()
+    if keeps_history:
+        checks.append(("run history keeps every applied run", _check_history))
+    else:
+        skipped.append("run history: the sink keeps none (load_history() returns None)")
     passed: list[str] = []
     for name, check in checks:
         try:
@@ -384,4 +396,23 @@ def _check_pipeline(checker: _Checker) -> None:
             again.is_empty,
             f"re-planning after apply must be empty, got {again.counts}: the sink does not "
             f"read back what it was given",
+        )
+
+
+def _check_history(checker: _Checker) -> None:
+    from lucca_sync._engine._apply import apply
+    from lucca_sync._engine._history import load_records
+    from lucca_sync._engine._plan import plan
+
+    with checker.sink() as sink:
+        mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)
+        employees = [Employee(id=2101, first_name="Zoé", last_name="D")]
+        for day in (date(2024, 1, 1), date(2024, 1, 2)):
+            apply(plan(employees, sink, rules=(), mapping=mapping, today=day), sink)
+        records = load_records(sink.load_history()) or ()
+        _expect(
+            [(record.run, record.today) for record in records]
+            == [(1, date(2024, 1, 1)), (2, date(2024, 1, 2))],
+            "load_history() must return every record given to append_history(), in order, "
+            f"as given; got runs {[record.run for record in records]}",
         )
