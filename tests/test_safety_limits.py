@@ -19,11 +19,13 @@ from lucca_sync import (
     LuccaDirectory,
     Plan,
     Safety,
+    SafetyViolation,
     SyncReport,
     apply,
     plan,
     sync,
 )
+from lucca_sync._engine._plan_model import CONVERTER
 from lucca_sync.exceptions import SafetyError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
@@ -279,6 +281,21 @@ class TestMassUpdates:
             "job_title",
         )
         assert (caught.value.observed, caught.value.allowed) == (30, 25)
+
+    def test_a_plan_with_a_field_violation_keeps_its_digest_through_json(self) -> None:
+        with FakeLucca(company(100), today=FIRST_NIGHT) as fake:
+            runs = Nights(fake)
+            runs.run()
+            for index in range(1, 31):
+                fake.update_user(index, jobTitle="Consultant")
+            reviewed = runs.plan(safety=Safety(enforce=False))
+        again = Plan.from_json(reviewed.to_json())
+        assert again.violations[0].field == "job_title"
+        assert again.digest == reviewed.digest
+
+    def test_a_violation_without_a_field_is_written_as_before(self) -> None:
+        violation = SafetyViolation(limit="max_suspensions", observed=11, allowed=10, message="m")
+        assert "field" not in CONVERTER.unstructure(violation)
 
     def test_filling_empty_values_is_not_a_mass_change(self) -> None:
         with FakeLucca(company(100, jobTitle=None), today=FIRST_NIGHT) as fake:
