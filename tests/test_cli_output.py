@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shlex
 import stat
@@ -316,3 +317,120 @@ class TestRulesTableHint:
             data["sink"] = {"type": "directory", "path": "drop", "state_dir": "state"}
             loaded = config_from_dict(data, path=tmp_path / "lucca-sync.toml")
             assert len(loaded.rules) == len(data["rules"]["exclude"])
+
+
+def run_on_terminal(*args: str, env: dict[str, str]) -> str:
+    """Run lucca-sync with stderr on a pseudo-terminal (so progress is drawn); return stderr."""
+    leader, follower = pty.openpty()
+    environment = {**{k: v for k, v in os.environ.items() if k != KEY_ENV}, **env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lucca_sync", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=environment,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8")
+
+
+class TestProgressAndLogLines:
+    """On a terminal, a warning erases the progress line, and the estimate follows the pace."""
+
+    def test_a_429_redraws_the_estimate_at_the_new_pace_below_the_warning(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[sink]", "page_size = 10\n\n[sink]"), encoding="utf-8")
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        seen: list[int] = []
+
+        def second_request_is_refused(request: Any) -> None:
+            seen.append(1)
+            if len(seen) == 2:
+                fake.fail_next(429, retry_after=0)
+
+        fake.before_response = second_request_is_refused
+        stderr = run_on_terminal("plan", "--config", str(config), env=key)
+        lines = stderr.replace("\r\n", "\n").split("\n")
+        warning = next(i for i, line in enumerate(lines) if "pacing down to 25" in line)
+        # The warning starts on a clean line: the progress drawn before it on that line was
+        # overwritten with blanks, and the warning starts after a carriage return.
+        *drawn, blanks, logged = lines[warning].split("\r")
+        assert LOCAL_STAMP.match(logged)
+        assert not blanks.strip()
+        assert len(blanks) >= max(map(len, drawn))
+        assert "at 50 requests/min" in "\n".join([*lines[:warning], *drawn])
+        assert "at 25 requests/min" in "\n".join(lines[warning + 1 :])
+
+
+def tick(fake: FakeLucca, user_id: int, *, ticked: bool) -> None:
+    """Tick (or untick) the employee's e_skip_elevo_sync check box in the fake Lucca."""
+    user = next(u for u in fake.users if u["id"] == user_id)
+    extended = dict(user.get("extendedData") or {})  # type: ignore[call-overload]
+    extended["e_skip_elevo_sync"] = {"value": ticked}
+    fake.update_user(user_id, extendedData=extended)
+
+
+class TestPlanListsChangesToExclusions:
+    """plan shows who is newly excluded or no longer excluded, and only counts the others."""
+
+    def test_only_the_changes_are_listed(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        steady = run_cli("plan", "--config", str(config), env=key)
+        excluded_rows = [row for row in steady.stdout.splitlines() if row.startswith("excluded")]
+        assert len(excluded_rows) == 1
+        assert re.match(r"excluded   \d+ employee\(s\) kept out by rules", excluded_rows[0])
+
+        someone = int(str(fake.users[5]["id"]))
+        tick(fake, someone, ticked=True)
+        ticked = run_cli("plan", "--config", str(config), env=key)
+        newly = rf"^exclude\s+{someone}\s+newly excluded by skip_flag"
+        assert re.search(newly, ticked.stdout, re.M)
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+
+        tick(fake, someone, ticked=False)
+        back = run_cli("plan", "--config", str(config), env=key)
+        assert re.search(rf"^update\s+{someone}\s+.*no longer excluded", back.stdout, re.M)
+
+        listed = run_cli("plan", "--config", str(config), "--show-excluded", env=key)
+        rows = [r for r in listed.stdout.splitlines() if r.startswith("excluded")]
+        assert rows
+        assert all(re.match(r"excluded   \d+  skip_flag", row) for row in rows)
+
+
+class TestPreviewReportsMappingErrors:
+    """preview says an employee whose mapping fails is not synchronised, and why."""
+
+    def test_an_invalid_email_is_not_synchronised(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        someone = int(str(fake.users[3]["id"]))
+        fake.update_user(someone, mail="not an e-mail")
+        result = run_cli("preview", "--config", str(config), str(someone), env=key)
+        assert result.returncode == 0, result.stderr
+        assert "Decision: synchronised" not in result.stdout
+        assert "Decision: NOT synchronised" in result.stdout
+        assert "email" in result.stdout.split("Decision: NOT synchronised", 1)[1].splitlines()[1]
+
+    def test_no_email_nor_login_is_reported_too(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        someone = int(str(fake.users[3]["id"]))
+        fake.update_user(someone, mail=None, login=None)
+        result = run_cli("--json", "preview", "--config", str(config), str(someone), env=key)
+        data = json.loads(result.stdout)
+        assert data["errors"], data
+        assert data["decision"] is None

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Final, Literal
 
 import attrs
 import cattrs
@@ -408,12 +408,18 @@ class Plan:
             )
         return plan
 
-    def summary(self, *, show_values: bool = False) -> str:
+    def summary(self, *, show_values: bool = False, show_exclusions: bool = False) -> str:
         """A human-readable table of the plan, one line per action.
+
+        Changes to exclusions are actions, listed as such: an employee a rule newly excludes
+        (``exclude``, or ``suspend`` with ``on_excluded="suspend"``) and one no longer excluded
+        (``update … no longer excluded``). The employees rules keep out as before are one
+        line with their number, unless ``show_exclusions``.
 
         Args:
             show_values: Also show field values (``before -> after``). Off by default because
                 values are HR data; field names and employee ids are always shown.
+            show_exclusions: List every employee kept out by a rule, one line each.
         """
         bound = (
             ""
@@ -442,11 +448,13 @@ class Plan:
             rows.append(("create", create.key, detail))
         rows.extend(("reactivate", r.key, changes(r.changes)) for r in self.reactivations)
         for update in self.updates:
-            extra = [update.reason] if update.reason else []
+            extra = [_BACK_IN_SCOPE.get(update.reason, update.reason)] if update.reason else []
             if update.new_key is not None:
                 extra.append(f"new key {update.new_key}")
             rows.append(("update", update.key, "; ".join([changes(update.changes), *extra])))
-        rows.extend(("exclude", e.key, f"{e.rule}: {e.reason}") for e in self.excludes)
+        rows.extend(
+            ("exclude", e.key, f"newly excluded by {e.rule}: {e.reason}") for e in self.excludes
+        )
         rows.extend(("suspend", s.key, s.reason) for s in self.suspensions)
         if rows:
             width = max(len(key) for _, key, _ in rows)
@@ -454,16 +462,34 @@ class Plan:
             lines.extend(
                 f"{kind:<11} {key:<{width}}  {detail}".rstrip() for kind, key, detail in rows
             )
-        lines.extend(
-            f"excluded   {exclusion.employee_id}  {exclusion.rule}: {exclusion.reason}"
-            for exclusion in self.exclusions
-        )
+        lines.extend(self._exclusion_lines(show_exclusions))
         for error in self.errors:
             who = "-" if error.employee_id is None else str(error.employee_id)
             lines.append(f"ERROR      {who}  [{error.stage}] {error.message}")
         lines.extend(f"WARNING    {warning}" for warning in self.warnings)
         lines.extend(f"SAFETY     {violation.message}" for violation in self.violations)
         return "\n".join(lines)
+
+    def _exclusion_lines(self, show_all: bool) -> list[str]:
+        """Every exclusion, or the number of those the plan does not act on."""
+        if show_all:
+            return [
+                f"excluded   {exclusion.employee_id}  {exclusion.rule}: {exclusion.reason}"
+                for exclusion in self.exclusions
+            ]
+        acted: set[int | None] = {e.employee_id for e in self.excludes}
+        acted.update(s.employee_id for s in self.suspensions if s.reason.startswith("excluded:"))
+        unchanged = sum(1 for e in self.exclusions if e.employee_id not in acted)
+        if not unchanged:
+            return []
+        return [
+            f"excluded   {unchanged} employee(s) kept out by rules, with nothing to change for "
+            "them in the target (not listed)"
+        ]
+
+
+#: How the summary words the planner's reason for taking a target user back in scope.
+_BACK_IN_SCOPE: Final = {"back in scope": "no longer excluded (back in scope)"}
 
 
 def _make_converter() -> cattrs.Converter:

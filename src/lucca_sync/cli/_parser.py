@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show field values in the summary (HR data), not only field names",
     )
+    plan.add_argument(
+        "--show-excluded",
+        action="store_true",
+        help="list every employee kept out by a rule, not only the changes to exclusions",
+    )
     plan.set_defaults(handler=_cmd_plan)
 
     apply = command(

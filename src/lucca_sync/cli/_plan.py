@@ -52,7 +52,7 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if target == "-" or console.json_mode:
         console.write(plan.to_json() + "\n")
     else:
-        console.say(plan.summary(show_values=args.show_values))
+        console.say(plan.summary(show_values=args.show_values, show_exclusions=args.show_excluded))
         console.say()
         console.say(f"digest: {plan.digest}")
         if plan.is_empty:

@@ -13,6 +13,7 @@ from lucca_sync.cli._config import Config
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import EXIT_OK, Console
 from lucca_sync.cli._progress import Progress, ProgressSource
+from lucca_sync.exceptions import MappingError
 from lucca_sync.rules import RuleContext
 
 
@@ -64,6 +65,15 @@ def _preview(config: Config, employee_id: int, progress: Progress) -> dict[str, 
             }
         )
     decision = rules_module.decide(config.rules, employee, context)
+    explained = config.mapping.explain(employee)
+    # What plan() records for this employee: a field that fails, or the record as a whole
+    # (no e-mail nor login, a value Elevo would refuse).
+    errors = [f"{field.key}: {field.error}" for field in explained if field.error]
+    if not errors:
+        try:
+            config.mapping.map(employee)
+        except MappingError as error:
+            errors.append(str(error))
     sink = config.sink()
     try:
         target = next((u for u in sink.users() if u.key == str(employee.id)), None)
@@ -74,6 +84,7 @@ def _preview(config: Config, employee_id: int, progress: Progress) -> dict[str, 
         "status": employee.status(today),
         "today": today.isoformat(),
         "rules": verdicts,
+        "errors": errors,
         "decision": None
         if decision is None
         else {"rule": decision.rule, "reason": decision.reason, "warning": decision.warning},
@@ -90,7 +101,7 @@ def _preview(config: Config, employee_id: int, progress: Progress) -> dict[str, 
                 "error": field.error,
                 "target": None if target is None else target.fields.get(field.key),
             }
-            for field in config.mapping.explain(employee)
+            for field in explained
         ],
         "target": None
         if target is None
@@ -121,6 +132,9 @@ def _preview_text(data: Mapping[str, Any], *, on_excluded: str) -> str:
         lines.append(f"Decision: excluded by {decision['rule']} (on_excluded = {on_excluded})")
     elif data["status"] == "former":
         lines.append("Decision: kept by the rules, but the contract has ended (a departure)")
+    elif data["errors"]:
+        lines.append("Decision: NOT synchronised — the mapping fails (a plan error, see below)")
+        lines += [f"  ERROR: {error}" for error in data["errors"]]
     else:
         lines.append("Decision: synchronised")
     lines += ["", "Fields (target key = value <- source | transforms | policy):"]
