@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,7 +27,9 @@ from lucca_sync import (
     sync,
 )
 from lucca_sync._engine._plan_model import CONVERTER
-from lucca_sync.exceptions import SafetyError
+from lucca_sync.cli._config import Config
+from lucca_sync.cli._config_load import config_from_dict
+from lucca_sync.exceptions import ConfigurationError, SafetyError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
 FIRST_NIGHT = date(2025, 3, 3)
@@ -186,6 +189,18 @@ class TestMassReactivation:
         assert "reactivated" in caught.value.violations[0].message
         assert len(runs.suspended()) == 8
 
+    def test_a_leaver_back_is_no_hidden_flag_return_when_the_history_says_why(self) -> None:
+        """A tenant without the check box: the history tells a rehire from an excluded return."""
+        with FakeLucca(company(40), today=FIRST_NIGHT) as fake:
+            runs = Nights(fake)
+            runs.run(on_excluded="suspend")
+            fake.update_user(7, dtContractEnd="2025-03-01T00:00:00")
+            runs.run(on_excluded="suspend")
+            fake.update_user(7, dtContractEnd=None)
+            report = runs.run(on_excluded="suspend")
+        assert [r.key for r in report.plan.reactivations] == ["7"]
+        assert any("appears on no employee" in w for w in report.plan.warnings)
+
     def test_contract_end_dates_vanishing_do_not_reactivate_every_leaver(self) -> None:
         with FakeLucca(company(60), today=FIRST_NIGHT) as fake:
             runs = Nights(fake)
@@ -336,3 +351,43 @@ class TestIncrementalReconciles:
                 report = runs.run(mode="incremental", full_every=3)
                 modes.append(report.plan.stats.mode)
         assert modes == ["full", "incremental", "incremental", "full", "incremental"]
+
+
+class TestConfiguration:
+    """Every limit is set in Safety(...) and in the [safety] table; [sync] full_every_days."""
+
+    BASE: ClassVar[dict[str, Any]] = {
+        "lucca": {"url": "https://acme.ilucca.net"},
+        "sink": {"type": "directory", "path": "drop", "state_dir": "state"},
+    }
+
+    def load(self, **sections: Any) -> Config:
+        return config_from_dict({**self.BASE, **sections}, path=Path("/etc/lucca-sync.toml"))
+
+    def test_the_safety_table_sets_every_new_limit(self) -> None:
+        limits: dict[str, Any] = {
+            "max_reactivations": 3,
+            "max_reactivation_ratio": 0.01,
+            "max_excludes": 4,
+            "max_exclude_ratio": 0,
+            "max_field_changes": 50,
+            "max_field_change_ratio": 0.5,
+            "window_days": 14,
+            "max_window_suspensions": 30,
+            "max_window_suspension_ratio": 0.02,
+            "max_window_reactivations": 5,
+            "max_window_reactivation_ratio": 0.02,
+            "max_not_visible": 2,
+        }
+        assert self.load(safety=limits).safety == Safety(**limits)
+
+    def test_a_bad_limit_is_named_by_its_key_in_the_file(self) -> None:
+        with pytest.raises(ConfigurationError) as caught:
+            self.load(safety={"window_days": -1, "max_window_suspension_ratio": 3})
+        assert any(problem.startswith("safety.window_days") for problem in caught.value.problems)
+
+    def test_full_every_days_is_a_plan_option(self) -> None:
+        options = self.load(sync={"mode": "incremental", "full_every_days": 3}).plan_options()
+        assert options["full_every_days"] == 3
+        with pytest.raises(ConfigurationError, match=r"sync\.full_every_days"):
+            self.load(sync={"full_every_days": 0})
