@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from lucca_sync import TargetUser
+from lucca_sync import Plan, TargetUser
 from lucca_sync.testing import MemorySink, check_sink
 
 
@@ -25,6 +25,7 @@ class TestPassing:
         assert "plan, apply, re-plan is empty" in result.passed
         assert "generation follows the users" in result.passed
         assert "run history keeps every applied run" in result.passed
+        assert "check_plan writes nothing" in result.passed
         assert not result.skipped
 
     def test_optional_checks_are_listed_as_skipped(self) -> None:
@@ -69,6 +70,11 @@ class RaisesValueError(MemorySink):
         raise ValueError("not a SinkError")
 
 
+class PicksOnEveryone(MemorySink):
+    def check_plan(self, plan: Plan) -> Mapping[str, str]:
+        return {create.key: "refused" for create in plan.creates}
+
+
 class FrozenGeneration(MemorySink):
     def generation(self) -> int:
         return 4
@@ -84,6 +90,7 @@ class TestFailing:
             (ForgetsSuspension, "suspend and reactivate: a suspended user must read back"),
             (SilentOnUnknownKeys, "unknown keys surface as SinkError: update of an unknown key"),
             (Prefilled, "the factory must return an empty sink"),
+            (PicksOnEveryone, "check_plan writes nothing: check_plan\\(\\) refused valid"),
             (FrozenGeneration, "generation follows the users: generation\\(\\) is still 4"),
             (KeepsLastRunOnly, "run history keeps every applied run: load_history"),
         ],

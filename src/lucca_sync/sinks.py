@@ -13,9 +13,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from lucca_sync._engine._plan_model import Plan
 
 __all__ = ["Sink", "TargetUser"]
 
@@ -101,6 +104,26 @@ class Sink(abc.ABC):
         action touches are still as planned.
         """
         return None
+
+    def check_plan(self, plan: Plan) -> Mapping[str, str]:
+        """The records this sink would refuse if ``plan`` were applied now, ``{key: reason}``.
+
+        :func:`lucca_sync.plan` calls it with the actions it is about to return and turns each
+        refusal into a :class:`~lucca_sync.PlanError` of the employee concerned (stage
+        ``"target"``), who then gets no action; their reports are re-attached as
+        ``manager_fallback`` says, and the plan is checked again. So everything a sink would
+        refuse at :meth:`commit` shows in the plan, and ``apply`` does not discover it.
+
+        Check everything the store enforces across records (unique values, references to
+        other users) as well as each record's values, on the state the store would hold after
+        the plan; write nothing. Refuse only the records at fault, not the ones that depend on
+        them (a report whose manager is refused): the planner re-attaches those. Start a reason
+        with the field at fault when there is one (``"email is also used by user 12"``): it
+        becomes the error's ``field``. Reasons must not contain field values (HR data).
+
+        The default refuses nothing.
+        """
+        return {}
 
     @abc.abstractmethod
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:

@@ -178,6 +178,7 @@ def plan(
             on_excluded=on_excluded,
             match_by=tuple(match_by),
             manager_fallback=manager_fallback,
+            check_plan=sink.check_plan,
             suspended_as=None if history is None else last_suspension(history),
             window=None if history is None else window(history, today=day, days=safety.window_days),
         )

@@ -35,6 +35,7 @@ from lucca_sync._engine._plan_model import (
 )
 from lucca_sync._engine._safety import Safety
 from lucca_sync._engine._source import SourceRead
+from lucca_sync._engine._target_check import CheckPlan, target_refusals
 from lucca_sync.exceptions import MappingError, RuleError
 from lucca_sync.mapping import FieldMapping
 from lucca_sync.mapping._fields import MANAGER_FIELD
@@ -123,6 +124,8 @@ class _Planner:
     # suspended, and what the runs of the rolling window did.
     suspended_as: Mapping[str, SuspensionKind] | None = None
     window: Window | None = None
+    # The sink's check_plan: which records the target would refuse (None: it refuses none).
+    check_plan: CheckPlan | None = None
     # The mapping's create-only keys (a property that builds a set: read once).
     create_only: frozenset[str] = attrs.field(init=False)
     # Kept employee id -> Lucca manager id, when the mapping writes exactly that as the
@@ -151,9 +154,8 @@ class _Planner:
         departed, exclusions, records = self._classify()
         matches = self._match(records)
         records = {employee_id: records[employee_id] for employee_id in matches}
-        depth = self._resolve_managers(records)
-        creates, updates, reactivations = self._diff(records, matches, depth)
         excludes, suspensions = self._retire(departed, exclusions)
+        creates, updates, reactivations = self._settle(records, matches, excludes, suspensions)
         stats = self._stats(len(departed), len(records), len(exclusions), mode_reason)
         # An incremental read holds the changes only: the population is Lucca's count.
         if self.read.population is None:
@@ -501,6 +503,43 @@ class _Planner:
             for field in sorted(changed)
             if field != self.key_field and field not in create_only
         )
+
+    def _settle(
+        self,
+        records: dict[int, dict[str, str | None]],
+        matches: Mapping[int, _Match],
+        excludes: list[Exclude],
+        suspensions: list[Suspend],
+    ) -> tuple[list[Create], list[Update], list[Reactivate]]:
+        """Managers and field diff, made again without each record the target would refuse.
+
+        A refused employee becomes an error and leaves ``records``; their reports are then
+        resolved to another manager. Ends: every round either removes an employee or returns.
+        """
+        while True:
+            self.manager_updates = []
+            depth = self._resolve_managers(records)
+            creates, updates, reactivations = self._diff(records, matches, depth)
+            if self.check_plan is None:
+                return creates, updates, reactivations
+            refused = target_refusals(
+                self.check_plan,
+                creates=creates,
+                updates=updates,
+                reactivations=reactivations,
+                excludes=excludes,
+                suspensions=suspensions,
+                today=self.today,
+                fixed_fields=(self.key_field, self.manager_field),
+            )
+            self.warnings.extend(refused.warnings)
+            known = {error.employee_id for error in self.errors}
+            new = [error for error in refused.errors.values() if error.employee_id not in known]
+            if not new:
+                return creates, updates, reactivations
+            self.errors.extend(new)
+            for error in new:
+                records.pop(error.employee_id or 0, None)
 
     def _diff(
         self,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lucca_sync._employee import Employee
 from lucca_sync.sinks import Sink, TargetUser
+
+if TYPE_CHECKING:
+    from lucca_sync._engine._plan_model import Plan
 
 __all__ = ["Progress", "ProgressSink", "ProgressSource"]
 
@@ -203,6 +206,9 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
 
         def generation(self) -> int | None:
             return sink.generation()
+
+        def check_plan(self, plan: Plan) -> Mapping[str, str]:
+            return sink.check_plan(plan)
 
         def create(self, key: str, fields: Mapping[str, str | None]) -> None:
             sink.create(key, fields)

@@ -72,7 +72,20 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _USERNAME = re.compile(r"[A-Za-z0-9._-]+")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _LOGINS = ("email", "username")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# What no value may hold, found in one search: NUL; every character that ends a line for some
+# reader (CSV quoting protects CR and LF from an RFC 4180 parser, but a reader that splits lines
+# first, like str.splitlines() and many import tools, also breaks at the others and would see
+# half a user on each line); and lone surrogates, which JSON lets Lucca send ("\ud800") and
+# UTF-8 cannot carry.
+_UNSAFE = re.compile("[\x00\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ud800-\udfff]")
+_LINE_BREAK_NAMES = {
+    "\n": "a line feed",
+    "\r": "a carriage return",
+    "\x85": "a next-line character (U+0085)",
+    "\u2028": "a line separator (U+2028)",
+    "\u2029": "a paragraph separator (U+2029)",
+}
 
 
 def accepts_field(name: str) -> bool:
@@ -153,13 +166,18 @@ def check_record(key: str, fields: Mapping[str, str | None]) -> str | None:
             "(Elevo compares identifiers as text)"
         )
     for name, value in fields.items():
-        if value is None:
+        if value is None or (found := _UNSAFE.search(value)) is None:
             continue
-        if "\x00" in value:
+        char = found.group()
+        if char == "\x00":
             return f"{name} contains a NUL character"
-        if not _is_utf8(value):
-            # JSON lets Lucca send lone surrogates ("\ud800"); UTF-8 cannot carry them.
+        if "\ud800" <= char <= "\udfff":
             return f"{name} is not valid Unicode text (it holds a lone surrogate)"
+        what = _LINE_BREAK_NAMES.get(char, "a control character that ends a line for some readers")
+        return (
+            f"{name} contains {what}: the users file needs each user on one line for every "
+            "reader; remove it in Lucca (or strip it in the mapping)"
+        )
     email = fields.get("email") or ""
     username = fields.get("username") or ""
     if not email and not username:
@@ -177,14 +195,6 @@ def check_record(key: str, fields: Mapping[str, str | None]) -> str | None:
     if fields.get(MANAGER) == key:
         return "manager_uniq_identifier is the user's own uniq_identifier"
     return None
-
-
-def _is_utf8(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _is_iso_date(value: str) -> bool:

@@ -12,8 +12,11 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -32,10 +35,14 @@ from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
 
+if TYPE_CHECKING:
+    from lucca_sync._engine._plan_model import Plan
+
 __all__ = ["ElevoSink"]
 
 _log = logging.getLogger("lucca_sync.elevo")
-_UNIQUE = ("email", "username")
+# Elevo needs these unique across its users (compared as _fold does).
+_UNIQUE = ("email", "username", "registration_number")
 #: The incremental-sync state (see :meth:`ElevoSink.save_sync_state`), beside the snapshot.
 SYNC_STATE_NAME = "elevo-sync-state.json"
 
@@ -55,7 +62,15 @@ def _writes_skip(key: str, entry: Entry) -> bool:
 
 
 def _fold(value: str | None) -> str:
-    return (value or "").strip().casefold()
+    """``value`` as Elevo compares it: trimmed, case-insensitive, and composed alike (NFC).
+
+    ``"Zoé@x"`` typed with a combining accent and ``"ZOÉ@X"`` typed with a precomposed one
+    are the same address: both fold to one text, so they count as duplicates.
+    """
+    text = (value or "").strip()
+    if text.isascii():
+        return text.lower()  # the usual case; the same result, without normalising
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 class ElevoSink(Sink):
@@ -439,6 +454,48 @@ class ElevoSink(Sink):
         if entry.managed:
             self._batch()[key] = attrs.evolve(entry, excluded=True)
 
+    def check_plan(self, plan: Plan) -> Mapping[str, str]:
+        """The records Elevo would refuse if ``plan`` were applied now, ``{key: reason}``.
+
+        Replays the plan's actions on a copy of the published snapshot with the methods
+        :func:`lucca_sync.apply` calls, then checks the file that would result as
+        :meth:`commit` does: values, e-mails, usernames and registration numbers unique
+        (trimmed, case-insensitive, NFC), managers that are rows of the file. Once, without
+        taking a refused manager's reports along: the planner re-attaches them. Writes nothing.
+
+        Raises:
+            SinkError: The state file is unreadable or of another format version.
+        """
+        published = self._load()
+        saved = self._working
+        self._working = {key: attrs.evolve(entry, origin=key) for key, entry in published.items()}
+        refused: dict[str, str] = {}
+        adoptions = [update for update in plan.updates if update.new_key is not None]
+        calls: list[tuple[str, Callable[[], None]]] = [
+            *((u.new_key or u.key, partial(self.update, u.key, u.values, new_key=u.new_key))
+              for u in adoptions),
+            *((c.key, partial(self.create, c.key, c.fields)) for c in plan.creates),
+            *((r.key, partial(self.reactivate, r.key, r.values)) for r in plan.reactivations),
+            *((u.key, partial(self.update, u.key, u.values))
+              for u in plan.updates if u.new_key is None),
+            *((e.key, partial(self.exclude, e.key)) for e in plan.excludes),
+            *((s.key, partial(self.suspend, s.key)) for s in plan.suspensions),
+        ]  # fmt: skip
+        try:
+            for key, call in calls:
+                try:
+                    call()
+                except SinkError as exc:
+                    refused.setdefault(key, str(exc))
+            working = self._batch()
+        finally:
+            self._working = saved
+        full = {key: entry for key, entry in working.items() if _writes_row(entry)}
+        targets = set(full) | {key for key, entry in working.items() if _writes_skip(key, entry)}
+        for key, reason in _check(full, targets, working, published).items():
+            refused.setdefault(key, reason)
+        return refused
+
     def load_sync_state(self) -> Mapping[str, object] | None:
         """The incremental-sync state saved with the current published snapshot, if any.
 
@@ -562,10 +619,11 @@ class ElevoSink(Sink):
     def commit(self) -> Mapping[str, str]:
         """Validate, write and deliver the complete file, then record it as published.
 
-        Records that Elevo would reject (invalid value, duplicate e-mail or username, manager
-        not in the file) are refused: a refused new user is not created; a refused known user
-        goes back to its published state and, if it was active, is written as a ``skip`` row
-        so that Elevo neither changes nor suspends it.
+        Records that Elevo would reject (invalid value, duplicate e-mail, username or
+        registration number, manager not in the file) are refused — :meth:`check_plan` shows
+        them in the plan already, so this is the last guard: a refused new user is not
+        created; a refused known user goes back to its published state and, if it was active,
+        is written as a ``skip`` row so that Elevo neither changes nor suspends it.
 
         A batch that changes nothing delivers nothing, unless the previous run stopped before
         recording its delivery, or the file is now encrypted for another key (or no longer, or

@@ -175,6 +175,7 @@ def check_sink(
         ("unknown keys surface as SinkError", _check_unknown_keys),
         ("plan, apply, re-plan is empty", _check_pipeline),
         ("generation follows the users", _check_generation),
+        ("check_plan writes nothing", _check_check_plan),
     ]
     skipped: list[str] = []
     if seed is not None:
@@ -415,4 +416,37 @@ def _check_history(checker: _Checker) -> None:
             == [(1, date(2024, 1, 1)), (2, date(2024, 1, 2))],
             "load_history() must return every record given to append_history(), in order, "
             f"as given; got runs {[record.run for record in records]}",
+        )
+
+
+def _check_check_plan(checker: _Checker) -> None:
+    from lucca_sync._engine._apply import apply
+    from lucca_sync._engine._plan import plan
+
+    with checker.sink() as sink:
+        mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)
+        first = Employee(id=3001, first_name="Zoé", last_name="D")
+        made = plan([first], sink, rules=(), mapping=mapping, today=date(2024, 1, 1))
+        _expect(
+            not made.errors,
+            f"check_plan() refused valid records: {[e.message for e in made.errors]!r}",
+        )
+        report = apply(made, sink)
+        _expect(not report.failures, f"applying a first plan failed: {report.summary()}")
+        before, generation = list(sink.users()), sink.generation()
+        hire = Employee(id=3002, first_name="Léo", last_name="C", manager_id=3001)
+        made = plan([first, hire], sink, rules=(), mapping=mapping, today=date(2024, 1, 1))
+        _expect(
+            [create.key for create in made.creates] == ["3002"],
+            f"check_plan() refused valid records: {[e.message for e in made.errors]!r}",
+        )
+        refusals = sink.check_plan(made)
+        _expect(
+            isinstance(refusals, Mapping),
+            f"check_plan() must return a mapping of refusals, got {type(refusals).__name__}",
+        )
+        _expect(not refusals, f"check_plan() refused valid records: {dict(refusals)!r}")
+        _expect(
+            list(sink.users()) == before and sink.generation() == generation,
+            "check_plan() changed the users or the generation: it must write nothing",
         )
