@@ -153,7 +153,8 @@ class TestRequests:
         first = next(r for r in company.requests if r.path == "/lucca-api/employees")
         assert first.param("status") == "active,upcoming"
         assert first.param("limit") == "100"
-        assert set(first.param("include").split(",")) == {"embedded", "links"}  # type: ignore[union-attr]
+        includes = set(first.param("include").split(","))  # type: ignore[union-attr]
+        assert includes == {"embedded", "links", "totalCount"}
         assert first.headers["Api-Version"] == "2024-11-01"
         assert first.headers["Authorization"] == "Bearer ***"
         list(new_api(company).list_employees(include_former=True, today=TODAY))

@@ -205,3 +205,66 @@ class TestPagingIgnored:
             assert len(list(pager)) == SIZE + 100  # 1000 was read before it was removed
             assert offsets(fake) == [0, 99, 0, 99, 198, 297]
         assert pager.restarts == 1
+
+
+def api_reader(fake: FakeLucca) -> LuccaDirectory:
+    clock = FakeClock()
+    credential = lucca_sync.ClientCredentials(
+        fake.client_id, fake.client_secret, token_url=fake.token_url, clock=clock
+    )
+    return LuccaDirectory(fake.url, credential, clock=clock, sleep=clock.sleep)
+
+
+def employee_requests(fake: FakeLucca) -> list[RecordedRequest]:
+    return [request for request in fake.requests if request.path == "/lucca-api/employees"]
+
+
+EMPLOYEES = "/lucca-api/employees"
+
+
+class TestLuccaApiTotalCount:
+    """The Lucca API's collections are compared with their ``totalCount``, asked at no cost."""
+
+    def test_the_first_page_asks_the_total_count(self) -> None:
+        with FakeLucca(company(), today=TODAY) as fake:
+            assert ids(api_reader(fake)) == [1000 + index for index in range(SIZE)]
+            first = employee_requests(fake)[0]
+        assert "totalCount" in str(first.param("include")).split(",")
+        assert len(employee_requests(fake)) == 3  # 100 per page: no request for the count
+
+    def test_a_page_missing_its_last_rows_is_refused(self) -> None:
+        with FakeLucca(company(), today=TODAY) as fake:
+            fake.short_page_next(3, path=EMPLOYEES)
+            with pytest.raises(IncompleteReadError) as raised:
+                ids(api_reader(fake))
+            recount = employee_requests(fake)[-1]
+        assert (raised.value.expected, raised.value.received) == (SIZE, SIZE - 3)
+        assert (recount.param("limit"), recount.param("include")) == ("0", "totalCount")
+        assert "only 247" in str(raised.value)
+
+    def test_a_count_that_shrank_during_the_read_is_accepted(self) -> None:
+        with FakeLucca(company(), today=TODAY) as fake:
+            fake.miscount_next(2, path=EMPLOYEES)  # as if two people left meanwhile
+            assert len(ids(api_reader(fake))) == SIZE
+            assert len(employee_requests(fake)) == 4  # the count asked again, once
+
+    def test_pages_past_a_count_too_low_are_refused(self) -> None:
+        with FakeLucca(company(), today=TODAY) as fake:
+            fake.miscount_next(-200, times=10, path=EMPLOYEES)
+            with pytest.raises(IncompleteReadError) as raised:
+                ids(api_reader(fake))
+            assert len(employee_requests(fake)) == 2  # 50 counted: one page, plus one of slack
+        assert "went on past the 50 items" in str(raised.value)
+
+    def test_a_server_without_a_total_count_is_read(self) -> None:
+        with FakeLucca(company(), today=TODAY, report_count=False) as fake:
+            assert len(ids(api_reader(fake))) == SIZE
+
+    def test_an_ignored_cursor_stops_the_read(self) -> None:
+        with FakeLucca(company(), today=TODAY) as fake:
+            fake.ignore_paging_next(times=1000, path=EMPLOYEES)
+            fake.before_response = OnOffset(fake, -1, lambda f: None)  # stops a runaway read
+            with pytest.raises(ResponseDecodeError) as raised:
+                ids(api_reader(fake))
+            assert len(employee_requests(fake)) == 2
+        assert "same next page link twice" in str(raised.value)

@@ -15,7 +15,10 @@ The new API spreads an employee over several resources. One read is, in requests
 The pieces are joined client-side. Ids are strings in this API and integers in
 :class:`Employee`: a numeric string is converted; any other id makes that record a
 :class:`ResponseDecodeError` (left out with ``strict=False``). A read that fails part-way
-raises: it never looks like a shorter directory.
+raises: it never looks like a shorter directory. The first page of every collection also asks
+``include=totalCount``: fewer distinct items than counted (and than a count asked again, with
+``limit=0``, in case items were deleted meanwhile) raises ``IncompleteReadError``, and so do more
+pages than the count implies, plus one.
 
 One module on purpose: the wire models, the converter and the join are one decoder of one API
 version, and change together when Lucca publishes a new version.
@@ -34,10 +37,15 @@ from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, override
 
 from lucca_sync._employee import Employee, Ref, slim_raw
+from lucca_sync._lucca._completeness import MAX_UNCOUNTED_ROWS, listed_count, pages_for
 from lucca_sync._lucca._http import LuccaHttp, Reply
 from lucca_sync._lucca._v3 import unwrap
 from lucca_sync._lucca._wire import WireError, explain, json_type
-from lucca_sync.exceptions import PermissionDeniedError, ResponseDecodeError
+from lucca_sync.exceptions import (
+    IncompleteReadError,
+    PermissionDeniedError,
+    ResponseDecodeError,
+)
 
 __all__ = ["API_VERSION", "MAX_LIMIT", "LuccaApiReader"]
 
@@ -307,13 +315,25 @@ class LuccaApiReader:
         *,
         key: str,
     ) -> Iterator[tuple[_Page, Reply]]:
-        """Follow ``links.next.href`` from the first page to the last."""
+        """Follow ``links.next.href`` from the first page to the last, checked against the
+        collection's ``totalCount`` (asked on the first page; see ``_completeness.py``).
+
+        Raises:
+            IncompleteReadError: Fewer distinct items than counted (also when counted again),
+                or more pages than the count implies.
+            ResponseDecodeError: The same next link twice (the cursor does not move).
+        """
         visited: set[str] = set()
+        first, query = query, _with_total_count(query)
+        limit = _limit_of(query)
+        check = _CountCheck(self, path, key)
         while True:
             reply = counter.get(self._http, path, query)
             page = _page(reply, key)
+            check.page(reply, page, limit)
             yield page, reply
             if page.next_href is None:
+                check.end(counter, first)
                 return
             if page.next_href in visited:
                 raise ResponseDecodeError(
@@ -626,6 +646,83 @@ class _Counter:
                 resource = path.split("/")[2]  # "/lucca-api/employees/…" -> "employees"
                 by_resource = self._pager.requests_by_resource
                 by_resource[resource] = by_resource.get(resource, 0) + sent
+
+
+class _CountCheck:
+    """One collection read compared with its ``totalCount``: the distinct items received, the
+    pages it may take."""
+
+    def __init__(self, reader: LuccaApiReader, path: str, key: str) -> None:
+        self._reader, self._path, self._key = reader, path, key
+        self.expected: int | None = None
+        self.received: set[object] = set()
+        self.pages = 0
+        self.cap = 1
+
+    def page(self, reply: Reply, page: _Page, limit: int) -> None:
+        if self.pages == 0:
+            self.expected = listed_count(reply.body, "totalCount")
+            rows = MAX_UNCOUNTED_ROWS if self.expected is None else self.expected
+            # One page of slack: items created while the pages are read.
+            self.cap = pages_for(rows + limit, limit, overlap=False)
+            if self.expected is None:
+                logger.info("%s sent no totalCount: the read is checked by its cursor", self._path)
+        self.pages += 1
+        for index, item in enumerate(page.items):
+            raw_id = item.get("id") if isinstance(item, dict) else None
+            self.received.add(raw_id if isinstance(raw_id, str) else (self.pages, index))
+        if page.next_href is not None and self.pages >= self.cap:
+            raise self._incomplete(
+                f"its pages went on past the {self.expected} items it counted (totalCount): "
+                "the server does not page as asked, or the count is wrong"
+            )
+
+    def end(self, counter: _Counter, query: Sequence[tuple[str, str]]) -> None:
+        if self.expected is None or len(self.received) >= self.expected:
+            return
+        # Items deleted while the pages were read lower the count: ask it again, cheaply.
+        again = [(name, value) for name, value in query if name not in {"include", "limit"}]
+        again += [("include", "totalCount"), ("limit", "0")]
+        reply = counter.get(self._reader._http, self._path, again)
+        recount = listed_count(reply.body, "totalCount")
+        if recount is not None and len(self.received) >= recount:
+            return
+        raise self._incomplete(
+            f"it counted {self.expected} items (totalCount) but its pages held only "
+            f"{len(self.received)}: pages came back without some of their rows (a proxy or "
+            "a fault at Lucca), so employees or their data would be missing"
+        )
+
+    def _incomplete(self, what: str) -> IncompleteReadError:
+        return IncompleteReadError(
+            f"the read of {self._path} is incomplete: {what}. It was abandoned and nothing was "
+            "written; retry later, and if it persists, check proxies between lucca-sync and "
+            "Lucca",
+            url=self._reader._http.base_url + self._path,
+            expected=self.expected,
+            received=len(self.received),
+        )
+
+
+def _with_total_count(query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``query`` with ``totalCount`` among its ``include`` values (at no extra request)."""
+    if not any(name == "include" for name, _value in query):
+        return [*query, ("include", "totalCount")]
+    result = []
+    for name, value in query:
+        parts = [part for part in value.split(",") if part]
+        if name == "include" and "totalCount" not in parts:
+            parts.append("totalCount")
+        result.append((name, ",".join(parts) if name == "include" else value))
+    return result
+
+
+def _limit_of(query: Sequence[tuple[str, str]]) -> int:
+    """The page size asked; 1 when unknown (the bound on pages is then the loosest)."""
+    for name, value in query:
+        if name == "limit" and value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
 
 
 def _employee_id(raw_id: object) -> object:
