@@ -89,8 +89,13 @@ class Month(RuleBasedStateMachine):
     ) -> None:
         current = self._current()
         count = min(vanish + leave, len(current))
-        gone = data.draw(
-            st.lists(st.sampled_from(current), min_size=count, max_size=count, unique=True)
+        # A month of departures can empty the company: nobody is left to draw from then.
+        gone = (
+            data.draw(
+                st.lists(st.sampled_from(current), min_size=count, max_size=count, unique=True)
+            )
+            if current
+            else []
         )
         for user_id in gone[:vanish]:
             self.fake.remove_user(user_id)
