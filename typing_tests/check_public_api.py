@@ -40,6 +40,7 @@ def public_types(fake: FakeLucca) -> None:
     assert_type(elevo, lucca_sync.Sink)
     encrypted = ElevoSink.to_directory("drop", encryption=Encryption("elevo.asc", armor=True))
     assert_type(encrypted.encryption_key, RecipientKey | None)
+    assert_type(encrypted.probe(), tuple[str, ...])
     if encrypted.encryption_key is not None:
         assert_type(encrypted.encryption_key.fingerprint, str)
         assert_type(encrypted.encryption_key.expires_within(30), bool)
