@@ -111,6 +111,18 @@ class TestSafetyStopSpeaksCli:
             "lucca-sync: error: safety stop: the plan trips 1 safety limit(s); nothing was written"
         )
 
+    def test_no_reason_names_a_python_call(
+        self, config: Path, key: dict[str, str], fake: FakeLucca
+    ) -> None:
+        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        for user in list(fake.users):
+            fake.remove_user(int(str(user["id"])))
+        result = run_cli("apply", "--config", str(config), env=key)
+        assert result.returncode == 3
+        assert "the source returned no employee at all" in result.stderr
+        assert "Safety(" not in result.stderr
+        assert "allow_empty_source" in result.stderr
+
     def test_the_commands_it_gives_work_as_written(
         self, config: Path, key: dict[str, str], fake: FakeLucca, tmp_path: Path
     ) -> None:

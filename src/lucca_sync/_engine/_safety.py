@@ -303,7 +303,7 @@ class Safety:
                     message=(
                         f"the source returned no employee at all while the target has "
                         f"{managed_active} managed active user(s); check the API key's rights "
-                        f"(or use Safety(allow_empty_source=True) if this is really intended)"
+                        "(or set allow_empty_source if this is really intended)"
                     ),
                 )
             )
