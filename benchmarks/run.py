@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import tenants
 import urllib3
 
 from lucca_sync import ApiKey, ClientCredentials, LuccaDirectory, apply, plan
@@ -50,6 +51,7 @@ DOCS = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PACING_START, PACING_END = "<!-- pacing:start -->", "<!-- pacing:end -->"
 REQUESTS_START, REQUESTS_END = "<!-- requests:start -->", "<!-- requests:end -->"
+TENANTS_START, TENANTS_END = "<!-- tenants:start -->", "<!-- tenants:end -->"
 KEY = "b" * 32
 #: The OAuth client of the Lucca API scenarios (``api-*``).
 CLIENT_ID, CLIENT_SECRET = "bench-client", "c" * 32
@@ -305,6 +307,24 @@ def run_size(size: int, repeat: int = 1) -> list[Result]:
     return _ratios(rows, size) + _ratios(api, size)
 
 
+def run_many_tenants() -> str:
+    """The tenants scenario (see tenants.py) against one FakeLucca process."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=_serve, args=(tenants.EMPLOYEES, child), daemon=True)
+    server.start()
+    url = parent.recv()
+    try:
+        rows = tenants.run_tenants(
+            url,
+            lambda: ClientCredentials(CLIENT_ID, CLIENT_SECRET, token_url=url + "/connect/token"),
+            TODAY,
+        )
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+    return tenants.tenants_table(rows)
+
+
 def run_against(url: str, key: str, repeat: int = 1) -> list[Result]:
     """``floor`` and ``full`` against an existing server: reads only, writes nothing."""
     state = Path(tempfile.mkdtemp(prefix="lucca-sync-bench-"))
@@ -467,6 +487,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="measure floor and full against this server instead of FakeLucca (reads only); "
         "the API key is read from the LUCCA_API_KEY environment variable",
     )
+    parser.add_argument(
+        "--tenants", action="store_true", help="only the many-tenants scenario (tenants.py)"
+    )
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
@@ -483,6 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table(rows))
         _summary(rows)
         return 0
+    if args.tenants:
+        many = run_many_tenants()
+        print(many)
+        if args.write_docs:
+            write_docs(many, TENANTS_START, TENANTS_END)
+        return 0
     sizes = [1000, 10000] if args.quick else [int(size) for size in args.sizes.split(",")]
     rows = []
     for size in sizes:
@@ -492,7 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(rows)
     requests = resources_table(rows)
     pacing = pacing_table(run_pacing())
-    print(text, requests, pacing, sep="\n\n")
+    many = run_many_tenants()
+    print(text, requests, pacing, many, sep="\n\n")
     _summary(rows)
     if args.write_docs:
         write_docs(
@@ -501,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_docs(pacing, PACING_START, PACING_END)
         write_docs(requests, REQUESTS_START, REQUESTS_END)
+        write_docs(many, TENANTS_START, TENANTS_END)
     return 0
 
 

@@ -8,6 +8,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+
+from lucca_sync import ClientCredentials
 from lucca_sync.testing import FakeLucca, generate_company
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
@@ -50,3 +53,32 @@ class TestAgainstAnotherServer:
         done = _run("--lucca-url", "http://127.0.0.1:9", key=None)
         assert done.returncode == 2
         assert "LUCCA_API_KEY" in done.stderr
+
+
+class TestManyTenants:
+    """The tenants scenario syncs every tenant once per pool size, on the tenants' clocks."""
+
+    def test_every_tenant_is_synced_with_each_pool(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        sys.path.insert(0, str(SCRIPT.parent))
+        try:
+            import tenants
+        finally:
+            sys.path.remove(str(SCRIPT.parent))
+        monkeypatch.setattr(tenants, "TENANTS", 3)
+        monkeypatch.setattr(tenants, "POOLS", (1, 3))
+        today = date(2025, 3, 1)
+        with FakeLucca(generate_company(150, today=today), today=today) as fake:
+            rows = tenants.run_tenants(
+                fake.url,
+                lambda: ClientCredentials(
+                    fake.client_id, fake.client_secret, token_url=fake.token_url
+                ),
+                today,
+            )
+        assert [row["workers"] for row in rows] == [1, 3]
+        # 3 tenants, each: 2 employee pages, departments, establishments, custom fields.
+        assert [row["requests"] for row in rows] == [15, 15]
+        # Each request waits LATENCY on its tenant's clock: the sequential wall adds them up.
+        assert rows[0]["wall"] >= 15 * tenants.LATENCY
+        assert rows[1]["wall"] < rows[0]["wall"]
+        assert "| 3 |" in tenants.tenants_table(rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import weakref
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -233,6 +234,34 @@ class TestCollectorPaused:
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+    def test_nested_blocks_enable_it_once_the_outer_one_ends(self) -> None:
+        with collector_paused():
+            with collector_paused():
+                pass
+            assert not gc.isenabled()
+        assert gc.isenabled()
+
+    def test_a_thread_ending_first_leaves_the_others_paused(self) -> None:
+        entered, release = threading.Event(), threading.Event()
+        seen: list[bool] = []
+
+        def later_plan() -> None:
+            with collector_paused():
+                entered.set()
+                release.wait(timeout=10)
+                seen.append(gc.isenabled())
+
+        other = threading.Thread(target=later_plan)
+        with collector_paused():  # this thread pauses first ...
+            other.start()
+            assert entered.wait(timeout=10)
+        # ... and ends first: the other thread is still inside its own block.
+        assert not gc.isenabled()
+        release.set()
+        other.join(timeout=10)
+        assert seen == [False]
+        assert gc.isenabled()
 
 
 class TestSharedValues:
