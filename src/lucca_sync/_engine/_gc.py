@@ -23,9 +23,13 @@ from collections.abc import Iterator
 
 __all__ = ["collector_paused"]
 
-_lock = threading.Lock()
-_holders = 0  # blocks inside collector_paused(), in every thread
-_paused_by_us = False  # whether the first of them disabled the collector
+class _Pause:
+    """How many blocks are inside `collector_paused`, in every thread, and whether the first
+    of them disabled the collector."""
+
+    lock = threading.Lock()
+    holders = 0
+    by_us = False
 
 
 @contextlib.contextmanager
@@ -36,18 +40,17 @@ def collector_paused() -> Iterator[None]:
     open, in any thread, ends — even on error. A program that disabled the collector before
     the first block is left as it is.
     """
-    global _holders, _paused_by_us
-    with _lock:
-        if _holders == 0:
-            _paused_by_us = gc.isenabled()
-            if _paused_by_us:
+    with _Pause.lock:
+        if _Pause.holders == 0:
+            _Pause.by_us = gc.isenabled()
+            if _Pause.by_us:
                 gc.disable()
-        _holders += 1
+        _Pause.holders += 1
     try:
         yield
     finally:
-        with _lock:
-            _holders -= 1
-            if _holders == 0 and _paused_by_us:
-                _paused_by_us = False
+        with _Pause.lock:
+            _Pause.holders -= 1
+            if _Pause.holders == 0 and _Pause.by_us:
+                _Pause.by_us = False
                 gc.enable()
