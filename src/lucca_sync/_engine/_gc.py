@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 __all__ = ["collector_paused"]
 
+
 class _Pause:
     """How many blocks are inside `collector_paused`, in every thread, and whether the first
     of them disabled the collector."""
