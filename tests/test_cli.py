@@ -45,6 +45,23 @@ def run_cli(
     )
 
 
+def publish_first(
+    config: Path, env: dict[str, str]
+) -> tuple[Plan, subprocess.CompletedProcess[str]]:
+    """The first publication to the account, as an operator does it: plan, review, apply."""
+    plan_file = config.parent / "first-plan.json"
+    planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=env)
+    assert planned.returncode == 3, planned.stderr  # the first publication needs its digest
+    assert "first publication to the Elevo account" in planned.stderr
+    plan = Plan.from_json(plan_file.read_text(encoding="utf-8"))
+    applied = run_cli(
+        "apply", "--config", str(config), "--plan", str(plan_file),
+        "--expect-digest", plan.digest, env=env,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    return plan, applied
+
+
 def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
@@ -204,9 +221,10 @@ class TestDemo:
         assert result.returncode == 0, result.stderr
         ours = (tmp_path / "again" / "elevo-drop" / "users.csv").read_bytes()
         assert ours == (demo[0] / "out" / "elevo-drop" / "users.csv").read_bytes()
-        # The fake Lucca listens on another port each time; the plans must not notice.
+        # The fake Lucca listens on another port each time; the plans must not notice. The
+        # first plan names the account it publishes to for the first time (another folder).
         digests = [run["digest"] for run in json.loads(result.stdout)["runs"]]
-        assert digests == [run["digest"] for run in demo[1]["runs"]]
+        assert digests[1:] == [run["digest"] for run in demo[1]["runs"]][1:]
 
     def test_demo_refuses_a_folder_it_did_not_make(self, tmp_path: Path) -> None:
         (tmp_path / "mine").mkdir()
@@ -224,7 +242,8 @@ class TestPlan:
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
         result = run_cli("plan", "--config", str(config), env=key)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication: to review
+        assert "first publication" in result.stdout
         assert "creates" in result.stdout
         assert "digest: " in result.stdout
         assert list((config.parent / "drop").iterdir()) == []
@@ -235,15 +254,16 @@ class TestPlan:
     ) -> None:
         plan_file = config.parent / "plan.json"
         result = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication: to review
         plan = Plan.from_json(plan_file.read_text(encoding="utf-8"))
         assert plan.creates
         assert f"digest: {plan.digest}" in result.stdout
-        assert f"--expect-digest {plan.digest}" in result.stdout
+        # The safety stop's message gives the exact apply command (on stderr).
+        assert f"--expect-digest {plan.digest}" in result.stdout + result.stderr
 
     def test_global_json_prints_the_plan_as_json(self, config: Path, key: dict[str, str]) -> None:
         result = run_cli("--json", "plan", "--config", str(config), env=key)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication: to review
         plan = Plan.from_json(result.stdout)
         assert plan.creates
 
@@ -260,6 +280,12 @@ class TestApply:
     def test_apply_without_plan_writes_the_file_then_nothing_is_left_to_do(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
+        refused = run_cli("apply", "--config", str(config), env=key)
+        assert refused.returncode == 3  # the first publication is reviewed, never automatic
+        assert "first publication" in refused.stderr
+        assert not (config.parent / "drop" / "users.csv").exists()
+        publish_first(config, key)
+        fake.update_user(int(str(fake.users[0]["id"])), jobTitle="Chief Reviewer")
         result = run_cli("apply", "--config", str(config), env=key)
         assert result.returncode == 0, result.stderr
         rows = csv_rows(config.parent / "drop" / "users.csv")
@@ -284,7 +310,7 @@ class TestApply:
     ) -> None:
         plan_file = tmp_path / "plan.json"
         planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
-        assert planned.returncode == 0, planned.stderr
+        assert planned.returncode == 3, planned.stderr  # a first publication: to review
         result = run_cli("apply", "--config", str(config), "--plan", str(plan_file), env=key)
         assert result.returncode == 2
         assert "--expect-digest" in last_line(result.stderr)
@@ -305,11 +331,13 @@ class TestApply:
         assert not (config.parent / "drop" / "users.csv").exists()
 
     def test_a_replayed_plan_file_is_refused_and_says_how_to_plan_again(
-        self, config: Path, key: dict[str, str]
+        self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
+        publish_first(config, key)
+        fake.update_user(int(str(fake.users[0]["id"])), jobTitle="Chief Reviewer")
         plan_file = config.parent / "plan.json"
         planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
-        assert "only while the target is as it is now (generation 0)" in planned.stdout
+        assert "only while the target is as it is now (generation 1)" in planned.stdout
         digest = Plan.from_json(plan_file.read_text(encoding="utf-8")).digest
         apply = ("apply", "--config", str(config), "--plan", str(plan_file))
         assert run_cli(*apply, "--expect-digest", digest, env=key).returncode == 0
@@ -317,7 +345,7 @@ class TestApply:
         replayed = run_cli(*apply, "--expect-digest", digest, env=key)
         assert replayed.returncode == 1
         line = last_line(replayed.stderr)
-        assert "planned against generation 0, target is now at 1 — plan again" in line
+        assert "planned against generation 1, target is now at 2 — plan again" in line
         assert f"lucca-sync plan --config {config} --json {plan_file}" in line
         assert (config.parent / "drop" / "users.csv").read_bytes() == published
 
@@ -407,7 +435,7 @@ class TestSafetyStop:
     def test_mass_departure_is_stopped(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         csv_path = config.parent / "drop" / "users.csv"
         before = csv_path.read_bytes()
         yesterday = f"{fake.today - timedelta(days=1)}T00:00:00"
@@ -426,7 +454,7 @@ class TestSafetyStop:
     def test_reviewed_plan_over_the_limit_is_applied_with_its_digest(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         yesterday = f"{fake.today - timedelta(days=1)}T00:00:00"
         for user in fake.users[1:]:
             fake.update_user(int(str(user["id"])), dtContractEnd=yesterday)
@@ -568,8 +596,7 @@ class TestApplyWithEmployeeErrors:
     ) -> None:
         broken = int(str(fake.users[-1]["id"]))
         fake.update_user(broken, dtContractStart="not a date")
-        result = run_cli("apply", "--config", str(config), env=key)
-        assert result.returncode == 0, result.stderr
+        _, result = publish_first(config, key)
         assert f"ERROR {broken} [read]" in result.stdout
         keys = {row["uniq_identifier"] for row in csv_rows(config.parent / "drop" / "users.csv")}
         assert keys
@@ -583,7 +610,7 @@ class TestOAuth:
         self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
     ) -> None:
         result = run_cli("--json", "plan", "--config", str(oauth_config), env=client)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication: to review
         plan = Plan.from_json(result.stdout)
         expected = {str(u["id"]) for u in fake.users} & {c.key for c in plan.creates}
         assert len(plan.creates) > 30
@@ -595,8 +622,7 @@ class TestOAuth:
     def test_apply_through_oauth_writes_the_file(
         self, oauth_config: Path, client: dict[str, str]
     ) -> None:
-        result = run_cli("apply", "--config", str(oauth_config), env=client)
-        assert result.returncode == 0, result.stderr
+        publish_first(oauth_config, client)
         assert len(csv_rows(oauth_config.parent / "drop" / "users.csv")) > 30
 
     def test_missing_secret_variable_exits_2_naming_it(
@@ -612,7 +638,7 @@ class TestOAuth:
         self, oauth_config: Path, client: dict[str, str], fake: FakeLucca
     ) -> None:
         result = run_cli("-vv", "--debug", "plan", "--config", str(oauth_config), env=client)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication: to review
         assert "lucca_sync.http" in result.stderr  # the DEBUG log was on
         assert fake.client_secret not in result.stdout + result.stderr
 
@@ -722,7 +748,7 @@ class TestIncrementalMode:
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
         edit(config, "[sink]", 'page_size = 5\n\n[sync]\nmode = "auto"\n\n[sink]')
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         first = len(fake.requests)
         assert first >= 8  # 40 employees, 5 per page: a full read
         user = fake.users[0]
@@ -742,7 +768,7 @@ class TestIncrementalMode:
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
         edit(config, "[sink]", "page_size = 5\n\n[sink]")
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         first = len(fake.requests)
         assert run_cli("apply", "--config", str(config), env=key).returncode == 0
         assert len(fake.requests) == 2 * first

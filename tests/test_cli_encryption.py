@@ -75,7 +75,24 @@ class TestCommandLine:
     def test_apply_delivers_only_the_encrypted_file(self, tmp_path: Path, fake: FakeLucca) -> None:
         key_file, secret = sequoia_key(tmp_path, "Elevo")
         config = write_config(tmp_path, fake, f'key_file = "{key_file}"\narmor = true')
-        result = run_cli("apply", "--config", str(config), env={KEY_ENV: fake.api_key})
+        env = {KEY_ENV: fake.api_key}
+        plan_file = tmp_path / "plan.json"
+        # A first publication: planned for review, then applied by its digest.
+        assert (
+            run_cli("plan", "--config", str(config), "--json", str(plan_file), env=env).returncode
+            == 3
+        )
+        digest = json.loads(plan_file.read_text(encoding="utf-8"))["digest"]
+        result = run_cli(
+            "apply",
+            "--config",
+            str(config),
+            "--plan",
+            str(plan_file),
+            "--expect-digest",
+            digest,
+            env=env,
+        )
         assert result.returncode == 0, result.stderr
         assert [p.name for p in (tmp_path / "drop").iterdir()] == ["users.csv.asc"]
         data = (tmp_path / "drop" / "users.csv.asc").read_bytes()

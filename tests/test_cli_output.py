@@ -79,6 +79,22 @@ def config(tmp_path: Path, fake: FakeLucca) -> Path:
     return write_config(tmp_path, fake.url)
 
 
+def publish_first(
+    config: Path, key: dict[str, str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """The first file to a new account, as an operator sends it: plan, review, apply by digest."""
+    plan_file = config.parent / "first-plan.json"
+    planned = run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
+    assert planned.returncode == 3, planned.stderr  # the first_publication stop
+    digest = json.loads(plan_file.read_text(encoding="utf-8"))["digest"]
+    applied = run_cli(
+        *options, "apply", "--config", str(config), "--plan", str(plan_file),
+        "--expect-digest", digest, env=key,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    return applied
+
+
 def everyone_leaves(fake: FakeLucca) -> None:
     """All but one employee's contract ended yesterday: a mass departure."""
     yesterday = f"{fake.today - timedelta(days=1)}T00:00:00"
@@ -92,7 +108,7 @@ class TestSafetyStopSpeaksCli:
     def test_apply_stop_names_the_commands_not_python(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         everyone_leaves(fake)
         result = run_cli("apply", "--config", str(config), env=key)
         assert result.returncode == 3
@@ -126,7 +142,7 @@ class TestSafetyStopSpeaksCli:
     def test_the_commands_it_gives_work_as_written(
         self, config: Path, key: dict[str, str], fake: FakeLucca, tmp_path: Path
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         everyone_leaves(fake)
         stopped = run_cli("apply", "--config", str(config), env=key)
         commands = [
@@ -142,7 +158,7 @@ class TestSafetyStopSpeaksCli:
     def test_plan_without_a_file_does_not_claim_one_was_written(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         everyone_leaves(fake)
         result = run_cli("plan", "--config", str(config), env=key)
         assert result.returncode == 3
@@ -153,7 +169,7 @@ class TestSafetyStopSpeaksCli:
     def test_plan_with_a_file_points_at_that_file(
         self, config: Path, key: dict[str, str], fake: FakeLucca, tmp_path: Path
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         everyone_leaves(fake)
         saved = tmp_path / "review.json"
         result = run_cli("plan", "--config", str(config), "--json", str(saved), env=key)
@@ -175,9 +191,7 @@ class TestJsonLogLines:
         return lines[-1]
 
     def test_applied_then_no_op(self, config: Path, key: dict[str, str]) -> None:
-        first = self.run_line(
-            run_cli("--log-format", "json", "apply", "--config", str(config), env=key)
-        )
+        first = self.run_line(publish_first(config, key, "--log-format", "json"))
         assert first["outcome"] == "applied"
         assert first["exit_code"] == 0
         assert first["counts"]["creates"] > 0
@@ -189,7 +203,7 @@ class TestJsonLogLines:
         assert sum(second["counts"][k] for k in ("creates", "updates", "suspensions")) == 0
 
     def test_safety_stop(self, config: Path, key: dict[str, str], fake: FakeLucca) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         everyone_leaves(fake)
         result = run_cli("--log-format", "json", "apply", "--config", str(config), env=key)
         line = self.run_line(result)
@@ -238,6 +252,8 @@ class TestJsonLogLines:
         assert "lucca-sync.toml" in command
         environment = {k: v for k, v in os.environ.items() if k != KEY_ENV}
         script = command.replace("LUCCA_API_KEY=", f"{KEY_ENV}=")
+        publish_first(config, key)  # by hand and reviewed, before any schedule (see the page)
+        fake.update_user(int(str(fake.users[0]["id"])), jobTitle="Night Shift Lead")
         for _ in range(2):
             subprocess.run(["sh", "-c", script], env=environment, check=False, timeout=60)
         lines = json_lines((tmp_path / "runs.jsonl").read_text(encoding="utf-8"))
@@ -301,7 +317,7 @@ class TestPipesAndFiles:
         saved.write_text("old", encoding="utf-8")
         saved.chmod(0o644)
         result = run_cli("plan", "--config", str(config), "--json", str(saved), env=key)
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 3, result.stderr  # a first publication, to review
         assert stat.S_IMODE(saved.stat().st_mode) == 0o600
         assert json.loads(saved.read_text(encoding="utf-8"))["format"] == "lucca_sync.plan"
 

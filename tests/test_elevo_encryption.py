@@ -42,9 +42,12 @@ def publish(sink: ElevoSink, *keys: str) -> dict[str, str]:
 
 
 def sync(sink: ElevoSink) -> None:
+    """A first publication to a new account: reviewed, then approved by its digest."""
     with FakeLucca(COMPANY) as fake:
         directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
-        lucca_sync.sync(directory, sink)
+        made = lucca_sync.plan(directory, sink, safety=lucca_sync.Safety.review_only())
+        assert [violation.limit for violation in made.violations] == ["first_publication"]
+        lucca_sync.apply(made, sink, expected_digest=made.digest)
 
 
 class Recording:

@@ -85,12 +85,11 @@ class TestSftpDelivery:
         known = tmp_path / "known_hosts"
         known.write_text(f"example.org {other.with_suffix('.pub').read_text()}")
         sink = make_sink(server, remote, tmp_path, known_hosts=known)
-        sink.create("1", person("1"))
         with pytest.raises(SinkError, match="not in") as caught:
-            sink.commit()
+            sink.create("1", person("1"))  # no state: the server is asked for an earlier file
         assert f"127.0.0.1:{server.port}" in str(caught.value)
         assert list(remote.iterdir()) == []
-        assert list(sink.users()) == []
+        assert not sink.state_path.exists()
         assert known.read_text().startswith("example.org")  # nothing added silently
 
     def test_changed_host_key_is_refused(
@@ -100,9 +99,8 @@ class TestSftpDelivery:
         known = tmp_path / "known_hosts"
         known.write_text(f"[127.0.0.1]:{server.port} {other[0]} {other[1]}\n")
         sink = make_sink(server, remote, tmp_path, known_hosts=known)
-        sink.create("1", person("1"))
         with pytest.raises(SinkError, match="differs") as caught:
-            sink.commit()
+            sink.create("1", person("1"))
         assert other[1] not in str(caught.value)
         assert list(remote.iterdir()) == []
 
@@ -111,9 +109,8 @@ class TestSftpDelivery:
     ) -> None:
         stranger = keygen(tmp_path / "stranger")
         sink = make_sink(server, remote, tmp_path, private_key_path=stranger)
-        sink.create("1", person("1"))
         with pytest.raises(SinkError, match="refused the login"):
-            sink.commit()
+            sink.create("1", person("1"))
         assert list(remote.iterdir()) == []
 
     def test_connection_refused_is_reported(
@@ -123,21 +120,22 @@ class TestSftpDelivery:
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]
         sink = make_sink(server, remote, tmp_path, port=closed_port)
-        sink.create("1", person("1"))
         with pytest.raises(SinkError, match=f"127.0.0.1:{closed_port}"):
-            sink.commit()
-        assert list(sink.users()) == []
+            sink.create("1", person("1"))
+        assert not sink.state_path.exists()
 
     def test_failed_rename_removes_the_temporary_file(
         self, server: SftpServer, remote: Path, tmp_path: Path
     ) -> None:
-        (remote / "users.csv").mkdir()  # the final name is taken by a folder: rename fails
         sink = make_sink(server, remote, tmp_path)
-        sink.create("1", person("1"))
+        publish(sink, "1")
+        (remote / "users.csv").unlink()
+        (remote / "users.csv").mkdir()  # the final name is taken by a folder: rename fails
+        sink.create("2", person("2"))
         with pytest.raises(SinkError, match="previous file is untouched"):
             sink.commit()
         assert [p.name for p in remote.iterdir()] == ["users.csv"]
-        assert list(sink.users()) == []
+        assert {user.key for user in sink.users()} == {"1"}
 
     def test_connection_dropped_mid_upload_publishes_nothing(
         self,
@@ -166,6 +164,7 @@ class TestSftpDelivery:
         assert (remote / "users.csv").read_bytes() == before
         assert sink.state_path.read_bytes() == state_before
         assert {u.key for u in sink.users()} == {"1"}
+        sink.close()
         # A new server on the same folder: the next run cleans the leftover and publishes.
         with SftpServer(tmp_path) as again:
             retry = make_sink(again, remote, tmp_path)
@@ -195,6 +194,7 @@ class TestSftpDelivery:
         monkeypatch.undo()
         assert "\n2," in (remote / "users.csv").read_text(encoding="utf-8")  # published
         assert {u.key for u in sink.users()} == {"1"}  # not recorded
+        sink.close()
         with SftpServer(tmp_path) as again:
             retry = make_sink(again, remote, tmp_path)
             retry.begin()  # nothing changed in the recorded state ...

@@ -47,6 +47,21 @@ def keys(sink: ElevoSink) -> dict[str, tuple[bool, bool, bool]]:
     return {u.key: (u.suspended, u.managed, u.excluded) for u in sink.users()}
 
 
+def state_files(sink: ElevoSink) -> list[str]:
+    """The files of the state folder, but the lock (always there once a run has started)."""
+    folder = sink.state_path.parent
+    return sorted(p.name for p in folder.iterdir() if p.name != "lucca-sync.lock")
+
+
+def first_sync(
+    directory: lucca_sync.LuccaDirectory, sink: ElevoSink, **options: object
+) -> lucca_sync.SyncReport:
+    """The first sync to a new account: its plan is reviewed, then approved by digest."""
+    made = lucca_sync.plan(directory, sink, safety=lucca_sync.Safety.review_only(), **options)  # type: ignore[arg-type]
+    assert [violation.limit for violation in made.violations] == ["first_publication"]
+    return lucca_sync.apply(made, sink, expected_digest=made.digest)
+
+
 @pytest.fixture
 def drop(tmp_path: Path) -> Path:
     folder = tmp_path / "drop"
@@ -239,7 +254,8 @@ class TestStateAndAtomicity:
     ) -> None:
         publish(sink, person("1"))
         document = json.loads(sink.state_path.read_text(encoding="utf-8"))
-        assert (document["format"], document["version"]) == ("lucca_sync.elevo.state", 1)
+        assert (document["format"], document["version"]) == ("lucca_sync.elevo.state", 2)
+        assert document["target"] == str(drop / "users.csv")
         assert document["sha256"] == hashlib.sha256((drop / "users.csv").read_bytes()).hexdigest()
         assert document["users"][0]["key"] == "1"
         assert sink.state_path.stat().st_mode & 0o077 == 0
@@ -273,7 +289,7 @@ class TestStateAndAtomicity:
             sink.commit()
         assert sink.state_path.read_bytes() == before
         assert set(keys(sink)) == {"1"}
-        assert sorted(p.name for p in sink.state_path.parent.iterdir()) == ["elevo-state.json"]
+        assert state_files(sink) == ["elevo-state.json"]
 
     def test_full_disk_leaves_the_previous_file_and_no_temp(
         self, sink: ElevoSink, drop: Path, monkeypatch: pytest.MonkeyPatch
@@ -308,12 +324,12 @@ class TestStateAndAtomicity:
         with pytest.raises(SinkError, match="nothing was delivered"):
             sink.commit()
         assert list(drop.iterdir()) == []
-        assert list(sink.state_path.parent.iterdir()) == []
+        assert state_files(sink) == []
 
     def test_state_path_that_is_a_file_is_reported(self, drop: Path, tmp_path: Path) -> None:
         blocker = tmp_path / "not-a-folder"
         blocker.write_text("")
-        with pytest.raises(SinkError, match="cannot read the Elevo state"):
+        with pytest.raises(SinkError, match="Elevo state folder"):
             ElevoSink.to_directory(drop, state_dir=blocker).users()
 
     def test_crash_after_delivery_converges_on_the_next_run(
@@ -334,8 +350,7 @@ class TestStateAndAtomicity:
         restarted.begin()
         assert restarted.commit() == {}
         assert [r["uniq_identifier"] for r in rows(drop)] == ["1", "2"]  # sent again, in full
-        state_files = sorted(p.name for p in restarted.state_path.parent.iterdir())
-        assert state_files == ["elevo-state.json"]
+        assert state_files(restarted) == ["elevo-state.json"]
 
     def test_an_uncertain_delivery_is_sent_again_even_without_changes(
         self, make_sink: Callable[..., ElevoSink], drop: Path, monkeypatch: pytest.MonkeyPatch
@@ -360,8 +375,7 @@ class TestStateAndAtomicity:
         restarted.begin()  # e.g. user 2 was removed from Lucca meanwhile: nothing to change
         assert restarted.commit() == {}
         assert [r["uniq_identifier"] for r in rows(drop)] == ["1"]  # the recorded state, sent
-        state_files = sorted(p.name for p in restarted.state_path.parent.iterdir())
-        assert state_files == ["elevo-state.json"]
+        assert state_files(restarted) == ["elevo-state.json"]
 
     def test_crash_during_delivery_converges_too(
         self, make_sink: Callable[..., ElevoSink], drop: Path, monkeypatch: pytest.MonkeyPatch
@@ -467,7 +481,7 @@ class TestAdoption:
         with FakeLucca(users=lucca) as fake:
             directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
             with pytest.raises(SinkError, match="1 user\\(s\\) of the Elevo export"):
-                lucca_sync.sync(directory, sink, match_by=("email", "registration_number"))
+                first_sync(directory, sink, match_by=("email", "registration_number"))
         assert not (drop / "users.csv").exists()
         assert all(not user.managed for user in make_sink(adopt_from=export).users())
 
@@ -481,7 +495,7 @@ class TestAdoption:
         ]
         with FakeLucca(users=lucca) as fake:
             directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
-            report = lucca_sync.sync(directory, sink, match_by=("email", "registration_number"))
+            report = first_sync(directory, sink, match_by=("email", "registration_number"))
         assert report.counts["create"] == 1
         assert report.counts["update"] == 1
         by_key = {r["uniq_identifier"]: r for r in rows(drop)}
@@ -522,8 +536,8 @@ class TestEndToEnd:
         with FakeLucca(users=company) as fake:
             directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
             sink = make_sink()
-            first = lucca_sync.plan(directory, sink)
-            lucca_sync.apply(first, sink)
+            first = lucca_sync.plan(directory, sink, safety=lucca_sync.Safety.review_only())
+            lucca_sync.apply(first, sink, expected_digest=first.digest)
             data = (drop / "users.csv").read_bytes()
             table = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
             header, body = table[0], table[1:]

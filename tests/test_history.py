@@ -160,6 +160,13 @@ class TestSinksWithoutHistory:
         assert sum(user.suspended for user in sink.users()) == 15
 
 
+def publish_first(employees: list[Employee], sink: Sink) -> lucca_sync.SyncReport:
+    """The first file to a new Elevo account: planned for review, applied by its digest."""
+    made = lucca_sync.plan(employees, sink, rules=(), safety=lucca_sync.Safety.review_only())
+    assert [violation.limit for violation in made.violations] == ["first_publication"]
+    return lucca_sync.apply(made, sink, expected_digest=made.digest)
+
+
 class TestElevoHistory:
     """ElevoSink keeps the history as JSON Lines in its state folder."""
 
@@ -168,7 +175,7 @@ class TestElevoHistory:
         return ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
 
     def test_the_history_outlives_the_process(self, tmp_path: Path) -> None:
-        sync(company(5), self.sink(tmp_path))
+        publish_first(company(5), self.sink(tmp_path))
         sync(company(5, leavers=[5]), self.sink(tmp_path))
         path = tmp_path / "state" / "elevo-history.jsonl"
         assert len(path.read_text(encoding="utf-8").splitlines()) == 2
@@ -179,7 +186,7 @@ class TestElevoHistory:
     def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_starts_afresh(
         self, tmp_path: Path
     ) -> None:
-        sync(company(5), self.sink(tmp_path))
+        publish_first(company(5), self.sink(tmp_path))
         path = tmp_path / "state" / "elevo-history.jsonl"
         with path.open("ab") as file:
             file.write(b'{"format":"lucca_sync.run","ver')
@@ -188,7 +195,7 @@ class TestElevoHistory:
         assert [record.run for record in records] == [1, 2]
 
     def test_the_rolling_window_reads_the_files_history(self, tmp_path: Path) -> None:
-        sync(company(300), self.sink(tmp_path))
+        publish_first(company(300), self.sink(tmp_path))
         sync(company(300, leavers=range(1, 9)), self.sink(tmp_path))
         with pytest.raises(SafetyError) as caught:
             sync(company(300, leavers=range(1, 17)), self.sink(tmp_path))
@@ -220,7 +227,12 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lucca: FakeLucca
         encoding="utf-8",
     )
     monkeypatch.setenv("HISTORY_TEST_KEY", lucca.api_key)
-    assert main(["apply", "--config", str(config), "-q"]) == 0
+    # The first publication to the account: planned for review, applied by its digest.
+    plan_file = tmp_path / "first-plan.json"
+    assert main(["plan", "--config", str(config), "--json", str(plan_file), "-q"]) == 3
+    digest = json.loads(plan_file.read_text(encoding="utf-8"))["digest"]
+    command = ["apply", "--config", str(config), "--plan", str(plan_file), "-q"]
+    assert main([*command, "--expect-digest", digest]) == 0
     lucca.remove_user(3)
     lucca.remove_user(4)
     assert main(["apply", "--config", str(config), "-q"]) == 0

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lucca_sync import ApiKey, LuccaDirectory, Plan, apply, plan
+from lucca_sync import ApiKey, LuccaDirectory, Plan, Safety, apply, plan
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_lucca_user
@@ -195,7 +195,8 @@ class TestElevoSink:
         drop = tmp_path / "drop"
         drop.mkdir()
         sink = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
-        apply(plan(_directory(fake), sink, today=TODAY), sink)
+        first = plan(_directory(fake), sink, today=TODAY, safety=Safety.review_only())
+        apply(first, sink, expected_digest=first.digest)  # the first publication, reviewed
         delivered = (drop / "users.csv").stat().st_mtime_ns
         (drop / "users.csv").unlink()
         again = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
@@ -210,7 +211,9 @@ class TestElevoSink:
         drop = tmp_path / "drop"
         drop.mkdir()
         sink = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
-        apply(plan(_directory(fake), sink, today=TODAY), sink)
+        first = plan(_directory(fake), sink, today=TODAY, safety=Safety.review_only())
+        apply(first, sink, expected_digest=first.digest)
         (tmp_path / "state" / "elevo-state.json").unlink()
+        (drop / "users.csv").unlink()  # consumed by Elevo: else the lost state stops the run
         fresh = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
         assert fresh.load_sync_state() is None

@@ -66,13 +66,21 @@ class Unversioned(MemorySink):
         return None
 
 
+def publish_first(directory: lucca_sync.LuccaDirectory, tmp_path: Path) -> None:
+    """The first file to the account: reviewed, then applied by its digest."""
+    sink = elevo(tmp_path)
+    first = lucca_sync.plan(directory, sink, today=TODAY, safety=Safety.review_only())
+    assert [violation.limit for violation in first.violations] == ["first_publication"]
+    lucca_sync.apply(first, sink, expected_digest=first.digest)
+
+
 class TestReplayedPlan:
     """A plan applies once, to the generation of the target it was made against."""
 
     def test_a_replayed_plan_does_not_suspend_a_reactivated_user_again(
         self, tmp_path: Path, fake: FakeLucca, directory: lucca_sync.LuccaDirectory
     ) -> None:
-        lucca_sync.sync(directory, elevo(tmp_path), today=TODAY)
+        publish_first(directory, tmp_path)
         # The leaver's suspension is reviewed, saved and applied by its digest.
         fake.update_user(LEAVER, dtContractEnd=wire_day(TODAY - timedelta(days=2)))
         reviewed = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY)
@@ -112,7 +120,7 @@ class TestReplayedPlan:
 
     def test_an_edited_generation_breaks_the_digest(self, tmp_path: Path) -> None:
         sink = elevo(tmp_path)
-        made = lucca_sync.plan([], sink, rules=(), today=TODAY)
+        made = lucca_sync.plan([], sink, rules=(), today=TODAY, safety=Safety.review_only())
         data = json.loads(made.to_json())
         data["target_generation"] = 7
         with pytest.raises(PlanMismatchError, match="edited"):
@@ -136,7 +144,7 @@ class TestSyncStateUnderApproval:
     def test_a_sync_state_edited_in_the_file_is_refused_when_read(
         self, tmp_path: Path, directory: lucca_sync.LuccaDirectory
     ) -> None:
-        made = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY)
+        made = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY, safety=Safety.review_only())
         assert made.sync_state is not None
         data = json.loads(made.to_json())
         data["sync_state"]["runs_since_full"] = 0
@@ -148,7 +156,7 @@ class TestSyncStateUnderApproval:
         self, tmp_path: Path, directory: lucca_sync.LuccaDirectory
     ) -> None:
         sink = elevo(tmp_path)
-        reviewed = lucca_sync.plan(directory, sink, today=TODAY)
+        reviewed = lucca_sync.plan(directory, sink, today=TODAY, safety=Safety.review_only())
         assert reviewed.sync_state is not None
         forged_state = attrs.evolve(reviewed.sync_state, population={})
         forged = Plan.from_json(attrs.evolve(reviewed, sync_state=forged_state).to_json())
@@ -215,7 +223,7 @@ class TestSameDigestWhenPlannedAgain:
     def test_a_reviewed_plan_made_again_is_approved_by_its_digest(
         self, tmp_path: Path, fake: FakeLucca, directory: lucca_sync.LuccaDirectory
     ) -> None:
-        lucca_sync.sync(directory, elevo(tmp_path), today=TODAY)
+        publish_first(directory, tmp_path)
         for user_id in (3, 4):
             fake.update_user(user_id, dtContractEnd=wire_day(TODAY - timedelta(days=1)))
         reviewed = lucca_sync.plan(
@@ -249,6 +257,7 @@ class TestGenerations:
         sink.begin()
         sink.commit()  # nothing changed: nothing delivered
         assert sink.generation() == 1
+        sink.close()  # reading the state takes its lock; another sink waits for it
         assert elevo(tmp_path).generation() == 1
 
     def test_a_state_written_before_generations_counts_as_one_publication(

@@ -79,6 +79,10 @@ class Sink(abc.ABC):
     key_field: ClassVar[str] = "uniq_identifier"
     #: The record key that holds the manager's key; resolved against the synced set by the planner.
     manager_field: ClassVar[str | None] = "manager_uniq_identifier"
+    #: Whether a user adopted with an identifier of its own (``fields[key_field]``) keeps it in
+    #: the target, the sync then knowing it by ``new_key`` (Elevo: never re-keyed). When False,
+    #: adoption re-keys the user.
+    keeps_identifiers: ClassVar[bool] = False
 
     def accepts_field(self, name: str) -> bool:
         """Whether ``name`` is a target key this sink can store; mappings are checked against it.
@@ -155,6 +159,20 @@ class Sink(abc.ABC):
         change what they are told to; snapshot stores must keep such a user without sending
         their data (Elevo: a ``skip`` row).
         """
+
+    def first_publication(self) -> str | None:
+        """Where the next commit would publish for the first time, or ``None``.
+
+        A snapshot store that has no memory of an earlier publication to its target (and no
+        evidence of one) returns a description of that target ("the Elevo account at …"); the
+        plan then carries the ``first_publication`` safety violation, so that the first file
+        is applied only once its plan was reviewed and approved by digest. The default,
+        ``None``, suits stores that change only what they are told to.
+
+        Raises:
+            SinkError: The sink cannot tell (its memory is unreadable or contradicted).
+        """
+        return None
 
     def begin(self) -> None:  # noqa: B027 - optional hook
         """Start a batch of operations. The default does nothing."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 
 from fake_clock import FakeClock
-from lucca_sync import ApiKey, LuccaDirectory, Sink, SyncReport, sync
+from lucca_sync import ApiKey, LuccaDirectory, Safety, Sink, SyncReport, apply, plan, sync
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.testing import FakeLucca, RecordedRequest, make_lucca_user
 
@@ -72,8 +72,15 @@ def directory(fake: FakeLucca, clock: FakeClock, **options: object) -> LuccaDire
 
 
 def run_sync(fake: FakeLucca, sink: Sink, clock: FakeClock, **options: object) -> SyncReport:
-    """One nightly run: read ``fake``, plan against ``sink`` for :data:`TODAY`, apply."""
-    return sync(directory(fake, clock, **options), sink, today=TODAY)
+    """One nightly run: read ``fake``, plan against ``sink`` for :data:`TODAY`, apply.
+
+    The first run to a new Elevo account is reviewed: its plan is approved by digest.
+    """
+    if sink.first_publication() is None:
+        return sync(directory(fake, clock, **options), sink, today=TODAY)
+    made = plan(directory(fake, clock, **options), sink, today=TODAY, safety=Safety.review_only())
+    assert [violation.limit for violation in made.violations] == ["first_publication"]
+    return apply(made, sink, expected_digest=made.digest)
 
 
 def paging_offset(request: RecordedRequest) -> int | None:

@@ -11,6 +11,7 @@ from fake_clock import FakeClock
 from lucca_sync import Sink
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.elevo._atomic import is_temp_of
+from lucca_sync.elevo._lock import LOCK_NAME
 from lucca_sync.testing import MemorySink
 
 from ._support import State, active_titles, elevo_sink, file_state, folder_listing
@@ -39,8 +40,11 @@ class Target:
             return dict(self.sink.users_by_key)
         assert self.drop is not None
         assert self.state_dir is not None
+        # The lock file says who runs (pid, time): not part of what the target holds.
         return {
-            folder.name: {path.name: path.read_bytes() for path in folder.iterdir()}
+            folder.name: {
+                path.name: path.read_bytes() for path in folder.iterdir() if path.name != LOCK_NAME
+            }
             for folder in (self.drop, self.state_dir)
         }
 

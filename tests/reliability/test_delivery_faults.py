@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import getpass
+import json
 import os
 import socket
 import time
@@ -157,6 +158,18 @@ def faulty_sink(
         yield untrusting, good, lambda: None
 
 
+def point_state_at(state_dir: Path, sink: ElevoSink) -> None:
+    """The drop folder is also the SFTP server's remote folder: one target, two names.
+
+    The state records where it was published and refuses another target; the test moves
+    between a folder delivery and an SFTP delivery of that same folder, so it says so.
+    """
+    path = state_dir / "elevo-state.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["target"] = sink._location()
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
 class TestDeliveryFaults:
     """A failed delivery publishes nothing, changes no state, leaves no file; then converges."""
 
@@ -175,14 +188,17 @@ class TestDeliveryFaults:
             first = Target(elevo_sink(tmp_path), tmp_path / "drop", tmp_path / "state")
             assert run_sync(fake, first.sink, clock).ok
             before = state_of(first.sink)
+            first.sink.close()
             change_directory(fake)
             with faulty_sink(case, tmp_path, monkeypatch) as (failing, working, end_fault):
+                point_state_at(tmp_path / "state", failing)
                 target = Target(failing, tmp_path / "drop", tmp_path / "state")
                 target.mark()
                 with pytest.raises(SinkError) as raised:
                     run_sync(fake, failing, clock)
                 target.assert_unchanged(hidden_temp_allowed=case.id == "sftp-dropped-mid-upload")
                 assert state_of(failing) == before
+                failing.close()
                 if case.id in NEEDS_SSHD | {"sftp-refused"}:
                     assert "sftp://" in str(raised.value)
                 if case.id == "sftp-changed-host-key":
@@ -191,8 +207,11 @@ class TestDeliveryFaults:
                     assert "not in" in str(raised.value)
                 # The next run, once the fault is gone, converges.
                 end_fault()
+                point_state_at(tmp_path / "state", working)
                 assert run_sync(fake, working, clock).ok
             expected = expected_state(fake.users, before)
             assert state_of(working) == expected
+            working.close()
+            point_state_at(tmp_path / "state", elevo_sink(tmp_path))
             Target(working, tmp_path / "drop", tmp_path / "state").assert_file_matches(expected)
             assert state_of(elevo_sink(tmp_path)) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import subprocess
@@ -24,7 +25,7 @@ from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError, LuccaSyncError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
-from ._support import TODAY, OnPage, company, directory, employee_id, file_rows
+from ._support import TODAY, OnPage, company, directory, employee_id, file_rows, run_sync
 
 KEY_ENV = "LUCCA_SYNC_RELIABILITY_KEY"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -116,17 +117,27 @@ class TestSecretsNeverLeak:
             )
             env = {**os.environ, KEY_ENV: fake.api_key}
             outputs = []
-            for fault in (None, 401):
+            plan_file = tmp_path / "plan.json"
+            # The first publication is reviewed (plan, then apply by digest); then a nightly run.
+            for command, fault in (("plan", None), ("apply-plan", None), ("apply", 401)):
                 if fault is not None:
                     fake.fail_next(fault, body={"Message": f"no {fake.api_key}"})
+                arguments = ["--config", str(config)]
+                if command == "plan":
+                    arguments = ["plan", *arguments, "--json", str(plan_file)]
+                elif command == "apply-plan":
+                    digest = json.loads(plan_file.read_text(encoding="utf-8"))["digest"]
+                    arguments = ["apply", *arguments, "--plan", str(plan_file),
+                                 "--expect-digest", digest]  # fmt: skip
+                else:
+                    arguments = ["apply", *arguments]
                 done = subprocess.run(
-                    [sys.executable, "-m", "lucca_sync", "-vv", "--debug", "apply",
-                     "--config", str(config)],
+                    [sys.executable, "-m", "lucca_sync", "-vv", "--debug", *arguments],
                     capture_output=True, text=True, env=env, timeout=60, check=False,
                 )  # fmt: skip
                 outputs.append((done.returncode, done.stdout + done.stderr))
-        assert outputs[0][0] == 0
-        assert outputs[1][0] != 0
+        assert [code for code, _ in outputs[:2]] == [3, 0]  # 3: the first publication to review
+        assert outputs[2][0] != 0
         assert "lucca_sync.http" in outputs[0][1]  # -vv logged the requests
         assert all(fake.api_key not in text for _, text in outputs)
 
@@ -172,7 +183,7 @@ class TestSpreadsheetFormulas:
         )  # fmt: skip
         with FakeLucca([user], today=TODAY) as fake:
             clock = FakeClock()
-            assert sync(directory(fake, clock), sink, today=TODAY).ok
+            assert run_sync(fake, sink, clock).ok
         assert file_rows(tmp_path / "drop" / "users.csv")["7"]["job_title"] == value
 
     def test_the_risk_is_documented_for_spreadsheet_users(self) -> None:

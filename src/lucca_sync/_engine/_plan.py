@@ -25,6 +25,7 @@ import attrs
 from lucca_sync._employee import Employee
 from lucca_sync._engine._gc import collector_paused
 from lucca_sync._engine._history import last_suspension, load_records, window
+from lucca_sync._engine._identity import first_publication_violation
 from lucca_sync._engine._incremental import (
     DEFAULT_FULL_EVERY,
     DEFAULT_FULL_EVERY_DAYS,
@@ -181,6 +182,7 @@ def plan(
             check_plan=sink.check_plan,
             suspended_as=None if history is None else last_suspension(history),
             window=None if history is None else window(history, today=day, days=safety.window_days),
+            keeps_identifiers=sink.keeps_identifiers,
         )
         del employees
         result = attrs.evolve(
@@ -188,6 +190,10 @@ def plan(
             sync_state=state,
             target_generation=generation,
         )
+        where = sink.first_publication()
+        if where is not None:
+            first = first_publication_violation(where, target, result, key_field=sink.key_field)
+            result = attrs.evolve(result, violations=(*result.violations, first))
         del read, planner  # free what is left before the digest is computed
         # The digest costs about as much CPU as reading Lucca (docs/performance.md): it is
         # computed here only for this line, else when first used (apply, to_json, summary).

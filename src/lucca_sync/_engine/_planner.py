@@ -19,6 +19,7 @@ import attrs
 
 from lucca_sync._employee import Employee
 from lucca_sync._engine._history import SuspensionKind, Window
+from lucca_sync._engine._identity import identity_conflicts
 from lucca_sync._engine._managers import ManagerFallback, resolve_managers
 from lucca_sync._engine._measures import empty_fields, field_changes
 from lucca_sync._engine._plan_model import (
@@ -110,6 +111,8 @@ class _Planner:
     on_excluded: OnExcluded
     match_by: tuple[str, ...]
     manager_fallback: ManagerFallback
+    # The target links an adopted user's own identifier to the Lucca id (Sink.keeps_identifiers).
+    keeps_identifiers: bool = False
     errors: list[PlanError] = attrs.field(factory=list)
     warnings: list[str] = attrs.field(factory=list)
     # Employee id -> Lucca manager id, for rules and for walking past unsynced managers.
@@ -360,6 +363,23 @@ class _Planner:
                             employee_id,
                         )
                     )
+        conflicts = identity_conflicts(
+            adoptions={
+                employee_id: (match.user, match.adopted_by)
+                for employee_id, match in matches.items()
+                if match.user is not None and match.adopted_by is not None
+            },
+            creates=[employee_id for employee_id, match in matches.items() if match.user is None],
+            records=records,
+            target=self.target,
+            key_field=self.key_field,
+            match_by=self.match_by,
+            known_ids=self.hierarchy,
+        )
+        for error in conflicts:
+            assert error.employee_id is not None  # noqa: S101 - each conflict names one
+            matches.pop(error.employee_id, None)
+        self.errors.extend(conflicts)
         return matches
 
     def _match_one(
@@ -561,6 +581,9 @@ class _Planner:
             changes = self._changes(record, user)
             if adopted_by is not None:
                 reason = f"adopted: matched by {adopted_by}"
+                kept = user.fields.get(self.key_field)
+                if self.keeps_identifiers and kept and kept != key:
+                    reason += f"; keeps its {self.key_field} {kept}"
                 updates.append(Update(user.key, employee_id, changes, new_key=key, reason=reason))
             elif user.suspended:
                 reactivations.append(Reactivate(key, employee_id, changes, level))

@@ -312,13 +312,20 @@ class Config:
             custom_fields=section.custom_fields,
         )
 
-    def sink(self, environ: Mapping[str, str] = os.environ, *, secrets: bool = True) -> ElevoSink:
+    def sink(
+        self,
+        environ: Mapping[str, str] = os.environ,
+        *,
+        secrets: bool = True,
+        lock_timeout: float = 0.0,
+    ) -> ElevoSink:
         """The Elevo sink the file describes (SFTP secrets read from ``environ``).
 
         Args:
             environ: Where the SFTP key passphrase is read from.
             secrets: ``False`` builds the sink without reading the passphrase (to validate
                 the section; such a sink cannot log in with an encrypted key).
+            lock_timeout: Seconds to wait for another run holding the state (``--wait-for-lock``).
 
         Raises:
             MissingSecretError: The passphrase's environment variable is not set.
@@ -343,6 +350,7 @@ class Config:
                 adopt_from=adopt_from,
                 omit_unidentified=section.omit_unidentified,
                 encryption=encryption,
+                lock_timeout=lock_timeout,
             )
         passphrase = None
         if section.private_key_passphrase_env is not None and secrets:
@@ -369,6 +377,7 @@ class Config:
             adopt_from=adopt_from,
             omit_unidentified=section.omit_unidentified,
             encryption=encryption,
+            lock_timeout=lock_timeout,
         )
 
     def describe_sink(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from lucca_sync._engine._apply import apply
 from lucca_sync._engine._plan import plan
 from lucca_sync._engine._plan_model import Plan
+from lucca_sync._engine._safety import Safety
 from lucca_sync._lucca import ApiKey, LuccaDirectory
 from lucca_sync.cli._console import EXIT_OK, Console
 from lucca_sync.elevo import ElevoSink
@@ -136,10 +137,15 @@ def run_demo(
         csv_path = drop / "users.csv"
 
         def run(title: str, *, write: bool = True) -> Plan:
-            result = plan(directory, sink, today=DEMO_TODAY)
+            # Reviewed, as an operator would: the first file to an account needs its digest.
+            result = plan(directory, sink, today=DEMO_TODAY, safety=Safety.review_only())
             say("")
             say(title)
             say(f"  Plan: {_counts_line(result)}")
+            if result.violations:
+                # The first file to an account: the operator reviews it and approves its digest.
+                limits = ", ".join(violation.limit for violation in result.violations)
+                say(f"  Review needed ({limits}): approved here by the plan's digest")
             entry: dict[str, Any] = {
                 "step": title,
                 "digest": result.digest,
@@ -150,7 +156,8 @@ def run_demo(
             if result.is_empty:
                 say("  Nothing to write: the Elevo file is already up to date (not rewritten).")
             elif write:
-                outcome = apply(result, sink)
+                # Reviewed above: approving the digest is the operator's decision, made here.
+                outcome = apply(result, sink, expected_digest=result.digest)
                 entry["written"] = True
                 entry["applied"] = outcome.counts
                 done = outcome.counts
@@ -203,6 +210,7 @@ def run_demo(
             changes={"leaver": leaver, "hire": hire, "title_change": promoted},
             requests=len(fake.requests),
         )
+        sink.close()
     return report
 
 

@@ -13,6 +13,7 @@ from lucca_sync.cli._demo import _cmd_demo
 from lucca_sync.cli._history import _cmd_history
 from lucca_sync.cli._plan import _cmd_apply, _cmd_plan
 from lucca_sync.cli._preview import _cmd_preview
+from lucca_sync.cli._state import _cmd_rebuild_state
 
 __all__ = ["UsageError", "build_parser"]
 
@@ -91,6 +92,17 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool, json_flag: bool =
             default=default(False),
             help="print a machine-readable JSON report on stdout instead of text",
         )
+
+
+def _lock_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-for-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another run is using the sink's state, wait up to SECONDS for it to finish "
+        "(default: fail at once, naming that run)",
+    )
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list every employee kept out by a rule, not only the changes to exclusions",
     )
+    _lock_option(plan)
     plan.set_defaults(handler=_cmd_plan)
 
     apply = command(
@@ -200,7 +213,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIGEST",
         help="the digest of the reviewed plan (printed by 'plan'); required with --plan",
     )
+    _lock_option(apply)
     apply.set_defaults(handler=_cmd_apply)
+
+    rebuild = command(
+        "rebuild-state",
+        "rebuild the Elevo sink's state after it was lost, moved or damaged",
+        "Rebuild the state that records what Elevo holds, from the users file published at "
+        "the target (the drop folder, the SFTP server), from a copy of it (--from-file) or "
+        "from an export of Elevo's directory (--from-export). Run it when a plan stops "
+        "because the state is missing or does not match; nothing is delivered. The replaced "
+        "state, if any, is kept beside it.",
+    )
+    _config_option(rebuild)
+    source = rebuild.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-file", type=Path, metavar="PATH", help="a copy of the last published users file"
+    )
+    source.add_argument(
+        "--from-export",
+        type=Path,
+        metavar="PATH",
+        help="an export of Elevo's directory (CSV with Elevo's keys as header)",
+    )
+    _lock_option(rebuild)
+    rebuild.set_defaults(handler=_cmd_rebuild_state)
 
     preview = command(
         "preview",

@@ -16,13 +16,13 @@ from lucca_sync.cli._config import Config
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import _ACTION_KINDS, EXIT_OK, Console, _CommandError, _write_text
 from lucca_sync.cli._progress import Progress, ProgressSink, ProgressSource
+from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import ConfigurationError, PlanMismatchError, StalePlanError
 
 
-def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
-    """Read Lucca and the target, and plan; the sink is closed afterwards."""
+def _read_plan(config: Config, progress: Progress, *, safety: Safety, sink: ElevoSink) -> Plan:
+    """Read Lucca and the target, and plan (the sink keeps its state locked until closed)."""
     directory = config.directory(os.environ)
-    sink = config.sink()
     try:
         progress.configure(
             requests_per_minute=config.lucca.requests_per_minute,
@@ -38,13 +38,18 @@ def _read_plan(config: Config, progress: Progress, *, safety: Safety) -> Plan:
         )
     finally:
         progress.clear()
-        sink.close()
 
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     # Planning is for review: limits are recorded in the plan instead of stopping it.
-    plan = _read_plan(config, console.progress, safety=attrs.evolve(config.safety, enforce=False))
+    with config.sink(lock_timeout=args.wait_for_lock) as sink:
+        plan = _read_plan(
+            config,
+            console.progress,
+            safety=attrs.evolve(config.safety, enforce=False),
+            sink=sink,
+        )
     _note_plan(console, plan, "planned")
     target = args.plan_json
     if target not in (None, "-"):
@@ -109,12 +114,13 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                 f"plan file {args.plan} has digest {plan.digest}, not the reviewed "
                 f"{args.expect_digest}: nothing was applied; plan again and review it"
             )
-    else:
-        plan = _read_plan(config, console.progress, safety=config.safety)
-    _note_plan(console, plan, "no-op" if plan.is_empty else "applied")
-    console.progress.start_actions(sum(plan.counts[kind] for kind in _ACTION_KINDS))
-    sink = config.sink()
+    # One sink from planning to delivery: its state stays locked against another run.
+    sink = config.sink(lock_timeout=args.wait_for_lock)
     try:
+        if args.plan is None:
+            plan = _read_plan(config, console.progress, safety=config.safety, sink=sink)
+        _note_plan(console, plan, "no-op" if plan.is_empty else "applied")
+        console.progress.start_actions(sum(plan.counts[kind] for kind in _ACTION_KINDS))
         report = lucca_sync.apply(
             plan,
             ProgressSink(sink, console.progress),

@@ -194,6 +194,7 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
     class _Counting(Sink):
         key_field = type(sink).key_field
         manager_field = type(sink).manager_field
+        keeps_identifiers = type(sink).keeps_identifiers
 
         def __getattr__(self, name: str) -> Any:
             return getattr(sink, name)
@@ -209,6 +210,9 @@ def ProgressSink(sink: Sink, progress: Progress) -> Sink:  # noqa: N802 - a clas
 
         def check_plan(self, plan: Plan) -> Mapping[str, str]:
             return sink.check_plan(plan)
+
+        def first_publication(self) -> str | None:
+            return sink.first_publication()
 
         def create(self, key: str, fields: Mapping[str, str | None]) -> None:
             sink.create(key, fields)

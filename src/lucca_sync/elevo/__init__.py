@@ -10,6 +10,9 @@ Where things live, in the order a run uses them:
 
 - ``_state.py`` — what the last published file held (the sink's memory between runs);
 - ``_csv.py`` — Elevo's columns, value checks, CSV rendering and quoting, reading exports;
+- ``_lock.py`` — one run at a time: the state folder's ``flock`` and who holds it;
+- ``_recovery.py`` — a state that cannot be trusted: the error that stops the run, the rebuild
+  from the published file or an export;
 - ``_sink.py`` — `ElevoSink`: the `Sink` lifecycle over the snapshot;
 - ``_encryption.py`` — `Encryption`, `RecipientKey`: Elevo's OpenPGP key, checked, and
   encrypting the file in memory (pysequoia);
@@ -23,10 +26,13 @@ from lucca_sync.elevo._csv import COLUMNS
 from lucca_sync.elevo._delivery import (
     Delivery,
     DirectoryDelivery,
+    ReadableDelivery,
     SftpDelivery,
     UncertainDeliveryError,
 )
 from lucca_sync.elevo._encryption import Encryption, RecipientKey
+from lucca_sync.elevo._lock import StateLockedError
+from lucca_sync.elevo._recovery import StateRecoveryError
 from lucca_sync.elevo._sink import ElevoSink
 
 __all__ = [
@@ -35,7 +41,10 @@ __all__ = [
     "DirectoryDelivery",
     "ElevoSink",
     "Encryption",
+    "ReadableDelivery",
     "RecipientKey",
     "SftpDelivery",
+    "StateLockedError",
+    "StateRecoveryError",
     "UncertainDeliveryError",
 ]

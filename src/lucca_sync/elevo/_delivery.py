@@ -12,7 +12,7 @@ import contextlib
 import logging
 import stat
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol, runtime_checkable
 
 import attrs
 
@@ -28,7 +28,7 @@ from lucca_sync.exceptions import ConfigurationError, SinkError
 if TYPE_CHECKING:
     import paramiko
 
-__all__ = ["Delivery", "DirectoryDelivery", "SftpDelivery"]
+__all__ = ["Delivery", "DirectoryDelivery", "ReadableDelivery", "SftpDelivery"]
 
 _log = logging.getLogger("lucca_sync.elevo")
 _CHUNK = 32 * 1024
@@ -44,6 +44,25 @@ class Delivery(Protocol):
             UncertainDeliveryError: The transfer broke where the file may have been published
                 anyway (the sink then delivers again at its next commit, whatever it holds).
             SinkError: Nothing was published (the previous file, if any, is untouched).
+        """
+
+
+@runtime_checkable
+class ReadableDelivery(Delivery, Protocol):
+    """A delivery that can also say where the file goes and read back the file published there.
+
+    The sink uses it to notice an earlier publication when its state is missing, and to rebuild
+    a lost state from the published file. Both built-in deliveries are readable.
+    """
+
+    def location(self, filename: str) -> str:
+        """Where ``filename`` is published, as text (a path, an ``sftp://`` URL)."""
+
+    def read_published(self, filename: str) -> bytes | None:
+        """The file published as ``filename``, or ``None`` when there is none.
+
+        Raises:
+            SinkError: The place cannot be read (nothing can be concluded).
         """
 
 
@@ -97,6 +116,24 @@ class DirectoryDelivery:
                 f"the Elevo drop folder {self.path} does not accept a new file ({reason}); "
                 "give this user write access to it or fix the path"
             )
+
+    def location(self, filename: str) -> str:
+        """The absolute path of the published file."""
+        return str((self.path / filename).absolute())
+
+    def read_published(self, filename: str) -> bytes | None:
+        """The bytes of ``path/filename``, ``None`` when it does not exist.
+
+        Raises:
+            SinkError: The file exists but cannot be read.
+        """
+        target = self.path / filename
+        try:
+            return target.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SinkError(f"cannot read {target} ({exc.strerror})") from exc
 
 
 class UncertainDeliveryError(SinkError):
@@ -265,6 +302,33 @@ class SftpDelivery:
 
     def _final(self, filename: str) -> str:
         return str(PurePosixPath(self.remote_dir) / filename)
+
+    def location(self, filename: str) -> str:
+        """The ``sftp://user@host:port/path`` of the published file."""
+        return self._where(self._final(filename))
+
+    def read_published(self, filename: str) -> bytes | None:
+        """Download ``remote_dir/filename``; ``None`` when the server has no such file.
+
+        Raises:
+            SinkError: The connection or the read failed (see :meth:`deliver`).
+        """
+        import paramiko
+
+        client = self._open()
+        final = self._final(filename)
+        try:
+            sftp = client.open_sftp()
+            try:
+                with sftp.open(final, "rb") as remote:
+                    return bytes(remote.read())
+            except FileNotFoundError:
+                return None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+            raise SinkError(f"cannot read {self._where(final)} ({reason})") from exc
+        finally:
+            client.close()
 
     def _connect(self, client: paramiko.SSHClient, known_hosts: Path) -> None:
         import paramiko

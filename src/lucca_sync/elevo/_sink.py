@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
@@ -21,16 +22,32 @@ from typing import TYPE_CHECKING
 import attrs
 
 from lucca_sync.elevo._atomic import probe_folder, write_atomic
-from lucca_sync.elevo._csv import KEY, MANAGER, FileRow, accepts_field, check_record, render
+from lucca_sync.elevo._csv import (
+    KEY,
+    MANAGER,
+    FileRow,
+    accepts_field,
+    check_record,
+    render,
+    row_order,
+)
 from lucca_sync.elevo._csv import read_export as _read_export
 from lucca_sync.elevo._delivery import (
     Delivery,
     DirectoryDelivery,
+    ReadableDelivery,
     SftpDelivery,
     UncertainDeliveryError,
     require_paramiko,
 )
 from lucca_sync.elevo._encryption import Encryption, RecipientKey
+from lucca_sync.elevo._lock import StateLock
+from lucca_sync.elevo._recovery import (
+    StateRecoveryError,
+    entries_from_file,
+    how_to_rebuild,
+    read_copy,
+)
 from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
@@ -43,6 +60,7 @@ __all__ = ["ElevoSink"]
 _log = logging.getLogger("lucca_sync.elevo")
 # Elevo needs these unique across its users (compared as _fold does).
 _UNIQUE = ("email", "username", "registration_number")
+_PORT = re.compile(r"(?<=^sftp://)([^/]*?):\d+(?=/)")
 #: The incremental-sync state (see :meth:`ElevoSink.save_sync_state`), beside the snapshot.
 SYNC_STATE_NAME = "elevo-sync-state.json"
 
@@ -58,7 +76,21 @@ def _writes_skip(key: str, entry: Entry) -> bool:
     """Users Elevo must leave as they are: excluded ones, and unmanaged ones it knows by key."""
     if entry.managed:
         return entry.excluded
-    return entry.fields.get(KEY) == key
+    return bool(entry.fields.get(KEY))
+
+
+def _identifier(key: str, entry: Entry) -> str:
+    """The ``uniq_identifier`` Elevo knows the user by: the key, unless adoption kept another."""
+    return entry.fields.get(KEY) or key
+
+
+def _in_file(entries: Mapping[str, Entry]) -> set[str]:
+    """The identifiers a file written from ``entries`` names (rows and ``skip`` rows)."""
+    return {
+        _identifier(key, entry)
+        for key, entry in entries.items()
+        if _writes_row(entry) or _writes_skip(key, entry)
+    }
 
 
 def _fold(value: str | None) -> str:
@@ -105,6 +137,29 @@ class ElevoSink(Sink):
         encryption: Encrypt the file for Elevo's public OpenPGP key
             (``pip install 'lucca-sync[gpg]'``): only the encrypted file is delivered. The key
             is read and checked here, so a bad key stops a run before Lucca is read.
+        lock_timeout: Seconds to wait for another run that holds the state folder's lock
+            (see below); 0, the default, fails at once with
+            :class:`~lucca_sync.elevo.StateLockedError`.
+
+    **Identity.** An export user adopted by a plan (``match_by``) who already has a
+    ``uniq_identifier`` keeps it: the state links the Lucca id to it, and every file names the
+    user (and their reports' ``manager_uniq_identifier``) by that identifier. The sink's keys
+    stay Lucca ids; ``users()`` reports the identifier as ``fields["uniq_identifier"]``.
+
+    **Memory.** The last published file is the baseline. The sink never assumes that Elevo is
+    empty: without a state, a users file found at the target (in the drop folder, on the SFTP
+    server) stops the run with :class:`~lucca_sync.elevo.StateRecoveryError`, as do an
+    unreadable state, a state recorded for another target and, for a drop folder, a users
+    file that is not the last one the state recorded. See :meth:`rebuild_state`. Without
+    any of those, the next commit is the *first publication*: :meth:`first_publication` says
+    so, and :func:`lucca_sync.plan` marks the plan with the ``first_publication`` safety
+    violation, to approve by digest after review. Last, :meth:`commit` refuses to publish a
+    file that leaves out an identifier of the previous one unless that user was suspended.
+
+    **One run at a time.** From its first read of the state (planning) to the end of
+    :meth:`commit` (or :meth:`abort`, :meth:`close`), the sink holds an operating-system lock
+    on ``lucca-sync.lock`` in the state folder. A lock of a process that died is released by
+    the system.
 
     Raises:
         ConfigurationError: A bad file name, the state folder is in the drop folder, or the
@@ -113,6 +168,7 @@ class ElevoSink(Sink):
 
     key_field = KEY
     manager_field = MANAGER
+    keeps_identifiers = True
 
     def __init__(
         self,
@@ -123,6 +179,7 @@ class ElevoSink(Sink):
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
         encryption: Encryption | None = None,
+        lock_timeout: float = 0.0,
     ) -> None:
         if filename is None:
             filename = "users.csv" if encryption is None else encryption.default_filename
@@ -147,6 +204,12 @@ class ElevoSink(Sink):
         self._store = StateStore(state_path)
         self._adopt_from = None if adopt_from is None else Path(adopt_from)
         self._omit_unidentified = omit_unidentified
+        self._lock = StateLock(state_path)
+        self._lock_timeout = lock_timeout
+        # The sink has never published to this target (no state, no published file found).
+        self._first = False
+        # Identifiers suspended by the current batch: the only ones a file may leave out.
+        self._suspended: set[str] = set()
         self._published: dict[str, Entry] | None = None
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
@@ -168,6 +231,7 @@ class ElevoSink(Sink):
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
         encryption: Encryption | None = None,
+        lock_timeout: float = 0.0,
     ) -> ElevoSink:
         """A sink writing the users file into the local folder ``path``.
 
@@ -179,6 +243,7 @@ class ElevoSink(Sink):
             adopt_from: See :class:`ElevoSink`.
             omit_unidentified: See :class:`ElevoSink`.
             encryption: See :class:`ElevoSink`.
+            lock_timeout: See :class:`ElevoSink`.
 
         Raises:
             ConfigurationError: See :class:`ElevoSink`.
@@ -193,6 +258,7 @@ class ElevoSink(Sink):
             adopt_from=adopt_from,
             omit_unidentified=omit_unidentified,
             encryption=encryption,
+            lock_timeout=lock_timeout,
         )
 
     @classmethod
@@ -213,6 +279,7 @@ class ElevoSink(Sink):
         adopt_from: StrPath | None = None,
         omit_unidentified: bool = False,
         encryption: Encryption | None = None,
+        lock_timeout: float = 0.0,
     ) -> ElevoSink:
         """A sink uploading the users file to Elevo's SFTP server.
 
@@ -243,6 +310,7 @@ class ElevoSink(Sink):
             adopt_from=adopt_from,
             omit_unidentified=omit_unidentified,
             encryption=encryption,
+            lock_timeout=lock_timeout,
         )
 
     def __repr__(self) -> str:
@@ -314,22 +382,101 @@ class ElevoSink(Sink):
         self._generation = snapshot.generation
 
     def _load(self) -> dict[str, Entry]:
+        """The published snapshot, read under the state lock (taken here if not held)."""
+        if not self._lock.held:
+            self._lock.acquire(self._lock_timeout)
+            # Another run may have published since this sink last looked: read again.
+            self._published = None
         if self._published is None:
-            snapshot = self._store.load()
-            if snapshot is not None:
-                self._remember(snapshot)
-            elif self._adopt_from is not None:
-                self._published = _seed(self._adopt_from)
-            else:
-                self._published = {}
-        assert self._published is not None  # noqa: S101 - set above
+            try:
+                self._published = self._read_memory()
+            except BaseException:
+                self._lock.release()
+                raise
         return self._published
+
+    def _location(self) -> str | None:
+        if isinstance(self._delivery, ReadableDelivery):
+            return self._delivery.location(self._filename)
+        return None
+
+    def _read_published(self) -> bytes | None:
+        """The users file at the target, when the delivery can read it back."""
+        if isinstance(self._delivery, ReadableDelivery):
+            return self._delivery.read_published(self._filename)
+        return None
+
+    def _read_memory(self) -> dict[str, Entry]:
+        """Read the state, and refuse it when it cannot be the truth (see the class docstring)."""
+        folder = self._store.folder
+        readable = isinstance(self._delivery, ReadableDelivery)
+        try:
+            snapshot = self._store.load()
+        except SinkError as exc:
+            raise StateRecoveryError(
+                f"{exc}; nothing was planned or published. "
+                + how_to_rebuild(folder, published=readable)
+            ) from exc
+        where = self._location()
+        if snapshot is None:
+            if self._read_published() is not None:
+                raise StateRecoveryError(
+                    f"there is no Elevo state in {folder}, but {where} holds a users file "
+                    "published earlier: the state was lost, moved or never kept there (did "
+                    "state_dir or the drop folder change?). The sink will not assume that Elevo "
+                    "is empty; nothing was planned or published. "
+                    + how_to_rebuild(folder, published=True)
+                )
+            self._first = True
+            self._published_sha256 = None
+            self._generation = 0
+            return {} if self._adopt_from is None else _seed(self._adopt_from)
+        if snapshot.target is not None and where is not None and not _same(snapshot.target, where):
+            raise StateRecoveryError(
+                f"the Elevo state in {folder} records publications to {snapshot.target}, but "
+                f"this sink delivers to {where}: it is the state of another target, or the "
+                "target moved; nothing was planned or published. "
+                + how_to_rebuild(folder, published=True)
+            )
+        if isinstance(self._delivery, DirectoryDelivery) and snapshot.encrypted_for is None:
+            # Reading a local file is cheap: check it is the one this state last sent (the
+            # digests are those of the clear file, so an encrypted one cannot be compared).
+            data = self._read_published()
+            if data is not None and hashlib.sha256(data).hexdigest() not in (
+                self._store.known_digests()
+            ):
+                raise StateRecoveryError(
+                    f"{where} is not the last users file recorded in {folder}: another run or "
+                    "tool published there, or the state was restored from an older backup; "
+                    "nothing was planned or published. " + how_to_rebuild(folder, published=True)
+                )
+        self._first = False
+        self._remember(snapshot)
+        assert self._published is not None  # noqa: S101 - set by _remember
+        return self._published
+
+    def first_publication(self) -> str | None:
+        """``"the Elevo account at <target>"`` when this sink has never published there.
+
+        Raises:
+            StateRecoveryError: The state cannot be trusted (see the class docstring).
+            StateLockedError: Another run holds the state folder.
+        """
+        self._load()
+        if not self._first:
+            return None
+        return f"the Elevo account at {self._location() or repr(self._delivery)}"
 
     def users(self) -> Iterable[TargetUser]:
         """The users of the last published snapshot (plus an adoption export's, at first).
 
+        ``fields["uniq_identifier"]`` is the identifier Elevo knows the user by (an adopted
+        user's own, see the class docstring); manager references are keys.
+
         Raises:
-            SinkError: The state file is unreadable or of another format version.
+            StateRecoveryError: The state is unreadable, or missing or mismatched while there
+                is evidence of an earlier publication; the message says how to rebuild it.
+            StateLockedError: Another run holds the state folder.
         """
         return [
             TargetUser(
@@ -358,6 +505,7 @@ class ElevoSink(Sink):
 
     def begin(self) -> None:
         """Start a batch from the published snapshot (finishing an interrupted run's record)."""
+        published = self._load()
         try:
             if self._store.recover() or self._store.unconfirmed():
                 self._force = True
@@ -365,8 +513,8 @@ class ElevoSink(Sink):
             raise SinkError(
                 f"cannot update the Elevo state in {self._store.folder}: {exc}"
             ) from exc
-        published = self._load()
         self._working = {key: attrs.evolve(entry, origin=key) for key, entry in published.items()}
+        self._suspended = set()
 
     def _batch(self) -> dict[str, Entry]:
         if self._working is None:
@@ -397,7 +545,8 @@ class ElevoSink(Sink):
                 raise SinkError(f"field {name!r} of user {key} is not text", key=key)
         if changes.get(KEY, key) != key:
             raise SinkError(f"user {key}: the uniq_identifier field differs from the key", key=key)
-        return {**base, **changes, KEY: key}
+        # An adopted user's own identifier stays: Elevo would take another one for a new user.
+        return {**base, **changes, KEY: base.get(KEY) or key}
 
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:
         """Add ``key`` as an active, managed user (a row in the next file)."""
@@ -437,6 +586,7 @@ class ElevoSink(Sink):
         if not entry.managed:
             raise SinkError(f"Elevo user {key} is not managed by the sync", key=key)
         self._batch()[key] = attrs.evolve(entry, suspended=True, excluded=False)
+        self._suspended.add(_identifier(key, entry))
 
     def reactivate(self, key: str, changes: Mapping[str, str | None]) -> None:
         """Put ``key`` back in the next file (Elevo reactivates it) with ``changes``."""
@@ -531,7 +681,10 @@ class ElevoSink(Sink):
         Raises:
             SinkError: The state folder is not writable.
         """
-        self._load()
+        if self._published is None:
+            self._load()
+        # Tagged with the snapshot this sink read or committed last (the lock may be released
+        # by now: if another run published since, the tags differ and the state is ignored).
         document = {"snapshot_sha256": self._published_sha256, "state": dict(state)}
         data = (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8")
         try:
@@ -577,14 +730,98 @@ class ElevoSink(Sink):
                 is open.
             ConfigurationError: The export is unreadable or ambiguous (see the message).
         """
-        if self._working is not None or self._store.load() is not None:
+        published = self._load()
+        if self._working is not None or not self._first:
             raise SinkError(
                 f"cannot seed from an export: the sink has a state in {self._store.folder} "
                 "already, or a batch is open"
             )
         seeded = _seed(Path(path))
-        self._published = {**(self._published or {}), **seeded}
+        published.update(seeded)
         return len(seeded)
+
+    def rebuild_state(
+        self, *, from_file: StrPath | None = None, from_export: StrPath | None = None
+    ) -> int:
+        """Rebuild a lost, unreadable or mismatched state; nothing is delivered.
+
+        By default from the users file published at the target (the drop folder, the SFTP
+        server); with ``from_file``, from a copy of it; with ``from_export``, from an export
+        of Elevo's directory (every user unmanaged, as with ``adopt_from``: plan with
+        ``match_by`` to take them back). From a file, full rows whose identifier is a Lucca id
+        are managed users; other rows are unmanaged (``skip`` rows keep being written, other
+        identifiers are adopted again with ``match_by``). The state it replaces, if any, is
+        kept as ``elevo-state.replaced-<time>.json``; the incremental sync state is ignored
+        from then on (the next plan reads everyone).
+
+        Returns:
+            How many users the new state holds.
+
+        Raises:
+            SinkError: A batch is open, there is nothing to rebuild from, or the source cannot
+                be read.
+            ConfigurationError: Both ``from_file`` and ``from_export`` given, or the export is
+                unusable.
+            StateLockedError: Another run holds the state folder.
+        """
+        if from_file is not None and from_export is not None:
+            raise ConfigurationError("rebuild_state: give from_file or from_export, not both")
+        if self._working is not None:
+            raise SinkError("cannot rebuild the state while a batch is open; abort() it first")
+        self._lock.acquire(self._lock_timeout)
+        try:
+            published = self._read_published()
+            where = self._location() or repr(self._delivery)
+            if from_export is not None:
+                users = _seed(Path(from_export))
+            elif from_file is not None:
+                copy = read_copy(Path(from_file))
+                users = entries_from_file(copy, where=str(from_file))
+                published = published if published is not None else copy
+            elif self._recipient is not None:
+                raise SinkError(
+                    f"the users file at {where} is encrypted for Elevo and cannot be read back; "
+                    "rebuild from a clear copy of it (from_file=, --from-file) or from an "
+                    "export of Elevo's directory (from_export=, --from-export)"
+                )
+            elif published is None:
+                raise SinkError(
+                    f"there is no users file at {where} to rebuild the state from; use a copy "
+                    "of the last published file (from_file=, --from-file) or an export of "
+                    "Elevo's directory (from_export=, --from-export)"
+                )
+            else:
+                users = entries_from_file(published, where=where)
+            try:
+                previous = self._store.load()
+            except SinkError:  # unreadable: what is being rebuilt
+                previous = None
+            snapshot = Snapshot(
+                users=users,
+                # A new state: plans made against the old one no longer apply.
+                generation=(0 if previous is None else previous.generation) + 1,
+                # The file at the target is the one the next run compares the state with.
+                sha256=None if published is None else hashlib.sha256(published).hexdigest(),
+                published_at=now_iso(),
+                target=self._location(),
+            )
+            try:
+                kept = self._store.replace(snapshot)
+            except OSError as exc:
+                raise SinkError(
+                    f"cannot write the Elevo state in {self._store.folder} ({exc.strerror})"
+                ) from exc
+        finally:
+            self._lock.release()
+        self._published = None
+        _log.warning(
+            "rebuilt the Elevo state in %s: %d users (%d managed)%s",
+            self._store.folder,
+            len(users),
+            sum(entry.managed for entry in users.values()),
+            "" if kept is None else f"; the previous state is kept as {kept.name}",
+        )
+        return len(users)
 
     def redeliver(self) -> None:
         """Deliver the last published snapshot again (after Elevo lost or rejected the file).
@@ -593,23 +830,37 @@ class ElevoSink(Sink):
             SinkError: Nothing was published yet (an empty file would make Elevo suspend
                 everyone), or the delivery failed; see :meth:`commit`.
         """
-        if self._store.load() is None:
+        self._load()
+        if self._first:
+            self._release()
             raise SinkError("nothing to redeliver: this sink has never published a snapshot")
         self.begin()
         self._force = True
         self.commit()
 
-    def abort(self) -> None:
-        """Drop the working copy; nothing is written or delivered."""
+    def _release(self) -> None:
+        """End of a run: forget the batch and give the state lock back."""
         self._working = None
+        self._suspended = set()
+        self._lock.release()
+
+    def abort(self) -> None:
+        """Drop the working copy and release the state lock; nothing is written or delivered."""
+        self._release()
 
     def close(self) -> None:
-        """Drop any unfinished batch. Deliveries hold no open connection between commits."""
+        """Drop any unfinished batch and release the state lock (also after a plan only)."""
         self.abort()
 
     def _rekeyed(self, recipient: str | None) -> bool:
         """Whether the published file was encrypted for another key (or none, or was not)."""
         return self._published_sha256 is not None and recipient != self._published_for
+
+    def __enter__(self) -> ElevoSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @staticmethod
     def _log_refusals(reasons: Mapping[str, str]) -> None:
@@ -632,11 +883,20 @@ class ElevoSink(Sink):
         Returns:
             The refused records, ``{key: reason}``.
 
+        Whatever happens, the batch ends here and the state lock is released.
+
         Raises:
-            SinkError: Nothing was published: the file would have a duplicate identifier,
-                encrypting it failed (never a fallback to clear text), the state folder is
-                unwritable, or the delivery failed. The published state is unchanged.
+            SinkError: Nothing was published: the file would have a duplicate identifier or
+                leave out an identifier of the last file without a suspension, encrypting it
+                failed (never a fallback to clear text), the state folder is unwritable, or the
+                delivery failed. The published state is unchanged.
         """
+        try:
+            return self._publish()
+        finally:
+            self._release()
+
+    def _publish(self) -> Mapping[str, str]:
         working = self._batch()
         unidentified = [
             key
@@ -654,20 +914,13 @@ class ElevoSink(Sink):
             )
         published = self._load()
         refusals = _settle(working, published)
-        full = {key: entry for key, entry in working.items() if _writes_row(entry)}
-        held = refusals.held
-        rows = [FileRow(key, entry.fields) for key, entry in full.items() if key not in held]
-        rows += [
-            FileRow(key, skip=True)
-            for key, entry in working.items()
-            if key in held or _writes_skip(key, entry)
-        ]
+        rows = _rows(working, refusals.held)
+        self._check_nobody_dropped(published, {row.key for row in rows})
         data = render(rows)
         after = {key: attrs.evolve(entry, origin=None) for key, entry in working.items()}
         recipient = None if self._recipient is None else self._recipient.identity
         if after == published and not self._rekeyed(recipient) and not self._force:
             # Nothing new to tell Elevo: sending the same file again would only cost a run.
-            self._working = None
             self._log_refusals(refusals.reasons)
             _log.info("Elevo snapshot unchanged: nothing delivered")
             return dict(refusals.reasons)
@@ -677,6 +930,7 @@ class ElevoSink(Sink):
             published_at=now_iso(),
             encrypted_for=recipient,
             generation=self._generation + 1,
+            target=self._location(),
         )
         if self._recipient is not None:  # raises rather than return clear text
             data = self._recipient.encrypt(data, armor=self._armor)
@@ -714,7 +968,7 @@ class ElevoSink(Sink):
         with contextlib.suppress(OSError):
             self._store.clear_unconfirmed()
         self._remember(snapshot)
-        self._working = None
+        self._first = False
         self._force = False
         self._log_refusals(refusals.reasons)
         _log.info(
@@ -724,6 +978,40 @@ class ElevoSink(Sink):
             len(refusals.reasons),
         )
         return dict(refusals.reasons)
+
+    def _check_nobody_dropped(self, published: Mapping[str, Entry], named: set[str]) -> None:
+        """The invariant: an identifier of the last file is in this one, or was suspended."""
+        dropped = _in_file(published) - named - self._suspended
+        if dropped:
+            shown = ", ".join(sorted(dropped, key=row_order)[:5])
+            raise SinkError(
+                f"the new users file would leave out {len(dropped)} user(s) of the last one "
+                f"({shown}{' …' if len(dropped) > 5 else ''}) that no suspension of this batch "
+                "accounts for: Elevo would suspend them; nothing was published. This is a bug "
+                "of the sink or of the plan: please report it"
+            )
+
+
+def _rows(working: Mapping[str, Entry], held: set[str]) -> list[FileRow]:
+    """The file's rows: full rows under each user's identifier, then ``skip`` rows."""
+    identifiers = {key: _identifier(key, entry) for key, entry in working.items()}
+    rows = []
+    for key, entry in working.items():
+        if key in held or _writes_skip(key, entry):
+            rows.append(FileRow(identifiers[key], skip=True))
+        elif _writes_row(entry):
+            fields = dict(entry.fields)
+            manager = fields.get(MANAGER)
+            if manager:
+                # Managers are referred to by key; the file names them by identifier.
+                fields[MANAGER] = identifiers.get(manager, manager)
+            rows.append(FileRow(identifiers[key], fields))
+    return rows
+
+
+def _same(recorded: str, current: str) -> bool:
+    """Whether two locations are the same target (an SFTP server may change its port)."""
+    return _PORT.sub(r"\1", recorded) == _PORT.sub(r"\1", current)
 
 
 def _within(state: Path, drop: Path) -> bool:
@@ -818,6 +1106,22 @@ def _check(
                         f"{column} is also used by user {other} (Elevo needs it unique, "
                         "compared case-insensitively)",
                     )
+    by_identifier: dict[str, list[str]] = {}
+    for key in targets:
+        by_identifier.setdefault(_identifier(key, working[key]), []).append(key)
+    for identifier, keys in by_identifier.items():
+        if len(keys) < 2:
+            continue
+        # An adopted user kept its identifier; a newcomer whose Lucca id is that identifier
+        # would merge into them (or make Elevo cancel the file): the newcomer is refused.
+        for key in keys:
+            if key in full and not _published_as(published, full[key], identifier):
+                other = next(k for k in keys if k != key)
+                refused.setdefault(
+                    key,
+                    f"uniq_identifier {identifier} is already the identifier of Elevo user "
+                    f"{other} (kept when it was adopted)",
+                )
     for key, entry in full.items():
         manager = entry.fields.get(MANAGER)
         if manager and manager not in targets and key not in refused:
@@ -826,6 +1130,11 @@ def _check(
                 "(manager not synced, refused or suspended)"
             )
     return refused
+
+
+def _published_as(published: Mapping[str, Entry], entry: Entry, identifier: str) -> bool:
+    before = published.get(entry.origin) if entry.origin is not None else None
+    return before is not None and _identifier(entry.origin or "", before) == identifier
 
 
 def _published_with(published: Mapping[str, Entry], entry: Entry, column: str, value: str) -> bool:

@@ -10,6 +10,10 @@ Two files live in the state folder:
 
 Beside them, ``elevo-history.jsonl`` holds the run history: one JSON object per line, one line
 per applied run, appended (see :meth:`StateStore.append_history`).
+In an entry, ``fields["uniq_identifier"]`` is the identifier Elevo knows the user by. It is the
+entry's key (the Lucca id) except for a user adopted from an Elevo export who already had an
+identifier: that user keeps it (format version 2; version 1 states never differ, and are read
+as they are). Manager references in ``fields`` are keys; the file writes identifiers.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from lucca_sync.exceptions import SinkError
 __all__ = ["FORMAT", "VERSION", "Entry", "Snapshot", "StateStore"]
 
 FORMAT = "lucca_sync.elevo.state"
-VERSION = 1
+VERSION = 2
+#: Versions this lucca_sync reads: 1 differs only in never holding a kept identifier.
+_READABLE = frozenset({1, VERSION})
 STATE_NAME = "elevo-state.json"
 PENDING_NAME = "elevo-state.pending.json"
 #: Present while a delivery may or may not have reached Elevo (the connection broke).
@@ -71,6 +77,9 @@ class Snapshot:
     encrypted_for: str | None = None
     #: How many snapshots were published so far (0: none); reviewed plans are bound to it.
     generation: int = 0
+    #: Where the file went (``DirectoryDelivery``: the file's absolute path; SFTP: its URL);
+    #: a state used with another target is refused. ``None`` in states written before.
+    target: str | None = None
 
 
 def _encode(snapshot: Snapshot) -> bytes:
@@ -91,6 +100,7 @@ def _encode(snapshot: Snapshot) -> bytes:
         "published_at": snapshot.published_at,
         "encrypted_for": snapshot.encrypted_for,
         "generation": snapshot.generation,
+        "target": snapshot.target,
         "users": users,
     }
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
@@ -117,7 +127,7 @@ def _decode(path: Path, data: bytes) -> Snapshot:
         ) from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise SinkError(f"{path} is not an Elevo state file of lucca_sync")
-    if document.get("version") != VERSION:
+    if document.get("version") not in _READABLE:
         raise SinkError(
             f"the Elevo state file {path} has format version {document.get('version')!r}; "
             f"this version of lucca_sync reads version {VERSION}"
@@ -147,12 +157,14 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             f"the Elevo state file {path} has a generation that is not a whole number >= 0; "
             "restore it from a backup"
         )
+    target = document.get("target")
     return Snapshot(
         users=users,
         sha256=document.get("sha256"),
         published_at=document.get("published_at"),
         encrypted_for=encrypted_for if isinstance(encrypted_for, str) else None,
         generation=generation,
+        target=target if isinstance(target, str) else None,
     )
 
 
@@ -305,6 +317,47 @@ class StateStore:
         """A delivery went through: the marker has served its purpose."""
         with contextlib.suppress(FileNotFoundError):
             self.unconfirmed_path.unlink()
+
+    def known_digests(self) -> set[str]:
+        """Digests of every file this state may have sent: recorded, pending or unconfirmed.
+
+        Raises:
+            SinkError: A state file is unreadable or corrupt.
+        """
+        digests = set()
+        for path in (self.pending_path, self.path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise SinkError(f"cannot read the Elevo state file {path}: {exc}") from exc
+            digests.add(_decode(path, data).sha256)
+        with contextlib.suppress(OSError):
+            digests.add(self.unconfirmed_path.read_text(encoding="utf-8").strip())
+        return {digest for digest in digests if digest}
+
+    def replace(self, snapshot: Snapshot) -> Path | None:
+        """Make ``snapshot`` the published state (a rebuild), keeping the one it replaces.
+
+        A previous state file (and a pending one) is renamed ``elevo-state.replaced-<time>.json``
+        rather than deleted: it may still be needed to understand what happened.
+
+        Returns:
+            Where the previous state was moved, if there was one.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        kept = None
+        stamp = now_iso().replace(":", "")
+        for index, path in enumerate((self.path, self.pending_path)):
+            if path.exists():
+                suffix = "" if index == 0 else ".pending"
+                target = self.folder / f"elevo-state.replaced-{stamp}{suffix}.json"
+                os.replace(path, target)
+                kept = kept or target
+        write_atomic(self.path, _encode(snapshot), mode=0o600)
+        self.clear_unconfirmed()
+        return kept
 
 
 def _ends_with_newline(path: Path) -> bool:

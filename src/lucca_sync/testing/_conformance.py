@@ -379,7 +379,9 @@ class _Mapping:
 
 def _check_pipeline(checker: _Checker) -> None:
     from lucca_sync._engine._apply import apply
+    from lucca_sync._engine._identity import FIRST_PUBLICATION
     from lucca_sync._engine._plan import plan
+    from lucca_sync._engine._safety import Safety
 
     with checker.sink() as sink:
         mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)
@@ -389,9 +391,23 @@ def _check_pipeline(checker: _Checker) -> None:
             Employee(id=2002, first_name="Léo", last_name="C", manager_id=2001),
             Employee(id=2001, first_name="Zoé", last_name="D"),
         ]
-        made = plan(employees, sink, rules=(), mapping=mapping, today=date(2024, 1, 1))
-        report = apply(made, sink)
+        made = plan(
+            employees,
+            sink,
+            rules=(),
+            mapping=mapping,
+            today=date(2024, 1, 1),
+            safety=Safety.review_only(),
+        )
+        # A snapshot store's first publication is a reviewed step: approved here by digest.
+        limits = {violation.limit for violation in made.violations}
+        _expect(limits <= {FIRST_PUBLICATION}, f"a first plan of 3 creates trips {limits}")
+        report = apply(made, sink, expected_digest=made.digest)
         _expect(not report.failures, f"applying a first plan failed: {report.summary()}")
+        _expect(
+            sink.first_publication() is None,
+            "first_publication() must be None once something was published",
+        )
         again = plan(employees, sink, rules=(), mapping=mapping, today=date(2024, 1, 1))
         _expect(
             again.is_empty,
@@ -403,13 +419,21 @@ def _check_pipeline(checker: _Checker) -> None:
 def _check_history(checker: _Checker) -> None:
     from lucca_sync._engine._apply import apply
     from lucca_sync._engine._history import load_records
+    from lucca_sync._engine._identity import FIRST_PUBLICATION
     from lucca_sync._engine._plan import plan
+    from lucca_sync._engine._safety import Safety
 
     with checker.sink() as sink:
         mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)
         employees = [Employee(id=2101, first_name="Zoé", last_name="D")]
         for day in (date(2024, 1, 1), date(2024, 1, 2)):
-            apply(plan(employees, sink, rules=(), mapping=mapping, today=day), sink)
+            made = plan(
+                employees, sink, rules=(), mapping=mapping, today=day, safety=Safety.review_only()
+            )
+            # A snapshot store's first publication is approved by digest (see the pipeline).
+            limits = {violation.limit for violation in made.violations}
+            _expect(limits <= {FIRST_PUBLICATION}, f"a plan of one create trips {limits}")
+            apply(made, sink, expected_digest=made.digest)
         records = load_records(sink.load_history()) or ()
         _expect(
             [(record.run, record.today) for record in records]
