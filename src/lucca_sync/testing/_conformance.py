@@ -445,17 +445,28 @@ def _check_history(checker: _Checker) -> None:
 
 def _check_check_plan(checker: _Checker) -> None:
     from lucca_sync._engine._apply import apply
+    from lucca_sync._engine._identity import FIRST_PUBLICATION
     from lucca_sync._engine._plan import plan
+    from lucca_sync._engine._safety import Safety
 
     with checker.sink() as sink:
         mapping = _Mapping(sink.key_field, sink.manager_field, checker.fields)
         first = Employee(id=3001, first_name="Zoé", last_name="D")
-        made = plan([first], sink, rules=(), mapping=mapping, today=date(2024, 1, 1))
+        made = plan(
+            [first],
+            sink,
+            rules=(),
+            mapping=mapping,
+            today=date(2024, 1, 1),
+            safety=Safety.review_only(),
+        )
         _expect(
             not made.errors,
             f"check_plan() refused valid records: {[e.message for e in made.errors]!r}",
         )
-        report = apply(made, sink)
+        limits = {violation.limit for violation in made.violations}
+        _expect(limits <= {FIRST_PUBLICATION}, f"a plan of one create trips {limits}")
+        report = apply(made, sink, expected_digest=made.digest)  # a first publication, approved
         _expect(not report.failures, f"applying a first plan failed: {report.summary()}")
         before, generation = list(sink.users()), sink.generation()
         hire = Employee(id=3002, first_name="Léo", last_name="C", manager_id=3001)
