@@ -29,7 +29,7 @@ from typing import Any
 
 import urllib3
 
-from lucca_sync import ClientCredentials, LuccaDirectory, sync
+from lucca_sync import ClientCredentials, LuccaDirectory, Safety, apply, plan
 from lucca_sync.elevo import ElevoSink
 
 #: Tenants, and employees in each (the same generated company, read through one fake).
@@ -81,7 +81,9 @@ def _tenant(
     )
     (root / "drop").mkdir(parents=True)
     sink = ElevoSink.to_directory(root / "drop", state_dir=root / "state")
-    report = sync(directory, sink, today=today)
+    # Each tenant's first file: the plan is reviewed, then applied by its digest.
+    made = plan(directory, sink, today=today, safety=Safety.review_only())
+    report = apply(made, sink, expected_digest=made.digest)
     assert report.ok or report.plan.errors, report.summary()
     return {
         "duration": clock(),

@@ -23,6 +23,7 @@ import pytest
 
 import lucca_sync
 from lucca_sync import Plan, Safety, SyncReport
+from lucca_sync.cli import main
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.exceptions import LuccaSyncError
 from lucca_sync.testing import FakeLucca, make_lucca_user
@@ -351,3 +352,44 @@ class TestOneRunAtATime:
         sink = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
         assert reviewed_sync(reader(lucca), sink).ok
         assert set(file_rows(drop)) == {"10", "11"}
+
+
+class TestCommandLine:
+    """The command line rebuilds a lost state, and waits for the lock when asked to."""
+
+    @pytest.fixture
+    def config(self, lucca: FakeLucca, drop: Path, tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> Path:  # fmt: skip
+        path = tmp_path / "lucca-sync.toml"
+        path.write_text(
+            f'[lucca]\nurl = "{lucca.url}"\napi_key_env = "SAFETY_TEST_KEY"\n\n'
+            '[sink]\ntype = "directory"\npath = "drop"\nstate_dir = "state"\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("SAFETY_TEST_KEY", lucca.api_key)
+        sink = ElevoSink.to_directory(drop, state_dir=tmp_path / "state")
+        assert reviewed_sync(reader(lucca), sink).ok
+        return path
+
+    def test_rebuild_state_gives_the_sink_its_memory_back(
+        self, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        shutil.rmtree(tmp_path / "state")
+        assert main(["plan", "--config", str(config)]) == 1
+        assert "lucca-sync rebuild-state --config" in capsys.readouterr().err
+        assert main(["rebuild-state", "--config", str(config)]) == 0
+        assert "2 user(s), 2 managed" in capsys.readouterr().out
+        assert main(["apply", "--config", str(config)]) == 0
+        assert "0 create" in capsys.readouterr().out
+
+    def test_a_run_fails_at_once_unless_told_to_wait(
+        self, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        with ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state") as other:
+            other.users()  # another run is planning
+            assert main(["plan", "--config", str(config)]) == 1
+            assert f"process {os.getpid()} on host" in capsys.readouterr().err
+            waited = threading.Timer(0.5, other.close)
+            waited.start()
+            assert main(["plan", "--config", str(config), "--wait-for-lock", "60"]) == 0
+            waited.join()

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,17 @@ from lucca_sync.elevo import ElevoSink
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company
 
 TODAY = date(2025, 3, 10)
+
+
+def review(*args: Any, **options: Any) -> lucca_sync.Plan:
+    """A plan made for review: a new Elevo account's first plan trips first_publication."""
+    return lucca_sync.plan(*args, safety=lucca_sync.Safety.review_only(), **options)
+
+
+def approve(people: list[Employee], sink: ElevoSink) -> None:
+    """Plan and apply ``people`` by the reviewed plan's digest (a first publication)."""
+    made = review(people, sink, rules=(), today=TODAY)
+    assert lucca_sync.apply(made, sink, expected_digest=made.digest).ok
 
 
 def elevo(folder: Path) -> ElevoSink:
@@ -74,14 +86,14 @@ class TestSharedEmailInAFirstSync:
         directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
         sink = elevo(tmp_path)
 
-        made = lucca_sync.plan(directory, sink, today=TODAY)
+        made = review(directory, sink, today=TODAY)
 
         assert target_errors(made) == {first: "email", second: "email"}
         created = {create.employee_id for create in made.creates}
         assert not {first, second} & created
         reports = {int(str(u["id"])) for u in company if u["managerId"] in (first, second)}
         assert reports <= created
-        report = lucca_sync.apply(made, sink)
+        report = lucca_sync.apply(made, sink, expected_digest=made.digest)
         assert report.failures == ()
         rows = published(tmp_path)
         assert set(rows) == {str(employee_id) for employee_id in created}
@@ -97,7 +109,7 @@ class TestSharedEmailInAFirstSync:
         address = next(str(user["mail"]) for user in company if user["id"] == first)
         fake.update_user(second, mail=address.upper())
         directory = lucca_sync.LuccaDirectory(fake.url, lucca_sync.ApiKey(fake.api_key))
-        made = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY, manager_fallback="empty")
+        made = review(directory, elevo(tmp_path), today=TODAY, manager_fallback="empty")
         assert set(target_errors(made)) == {first, second}
         reports = [c for c in made.creates if c.employee_id in self.reports_of(company, first)]
         assert reports
@@ -114,19 +126,19 @@ class TestOtherRefusalsFoundWhilePlanning:
     def test_a_shared_registration_number_is_an_error_of_the_newcomer(self, tmp_path: Path) -> None:
         sink = elevo(tmp_path)
         people = [person(1), person(2)]
-        lucca_sync.sync(people, sink, rules=(), today=TODAY)
+        approve(people, sink)
         newcomer = person(3, employee_number=" 00001 ")  # employee 1's number, with spaces
-        made = lucca_sync.plan([*people, newcomer], sink, rules=(), today=TODAY)
+        made = review([*people, newcomer], sink, rules=(), today=TODAY)
         assert target_errors(made) == {3: "registration_number"}
-        assert lucca_sync.apply(made, sink).failures == ()
+        assert lucca_sync.apply(made, sink, expected_digest=made.digest).failures == ()
 
     def test_an_address_held_by_a_suspended_user_is_refused_to_a_newcomer(
         self, tmp_path: Path
     ) -> None:
         sink = elevo(tmp_path)
-        lucca_sync.sync([person(1), person(2)], sink, rules=(), today=TODAY)
+        approve([person(1), person(2)], sink)
         gone = person(2, contract_end=date(2025, 3, 1))
-        made = lucca_sync.plan(
+        made = review(
             [person(1), gone, person(3, email="P2@Acme.Example")], sink, rules=(), today=TODAY
         )
         assert [s.key for s in made.suspensions] == ["2"]
@@ -135,14 +147,14 @@ class TestOtherRefusalsFoundWhilePlanning:
     def test_a_value_elevo_refuses_is_found_by_the_sink_whatever_the_mapping(
         self, tmp_path: Path
     ) -> None:
-        made = lucca_sync.plan(
+        made = review(
             [person(1), person(2)], elevo(tmp_path), rules=(), mapping=FullTime(), today=TODAY
         )
         assert target_errors(made) == {1: "working_time_ratio"}
         assert [create.key for create in made.creates] == ["2"]
 
     def test_a_sink_that_refuses_nothing_changes_nothing(self) -> None:
-        made = lucca_sync.plan([person(1), person(2, email="p1@acme.example")], MemorySink())
+        made = review([person(1), person(2, email="p1@acme.example")], MemorySink())
         assert not made.errors
 
 
@@ -155,10 +167,10 @@ class TestLineBreaks:
     ) -> None:
         people = [person(1), person(2, job_title=f"Chargée{separator}de paie"), person(3)]
         sink = elevo(tmp_path)
-        made = lucca_sync.plan(people, sink, rules=(), today=TODAY)
+        made = review(people, sink, rules=(), today=TODAY)
         assert target_errors(made) == {2: "job_title"}
         assert "line" in made.errors[0].message
-        assert lucca_sync.apply(made, sink).failures == ()
+        assert lucca_sync.apply(made, sink, expected_digest=made.digest).failures == ()
         text = (tmp_path / "drop" / "users.csv").read_bytes().decode("utf-8")
         by_csv = list(csv.reader(io.StringIO(text, newline="")))
         by_lines = [line.split(",") for line in text.splitlines()]
@@ -232,8 +244,8 @@ class TestProperty:
         with tempfile.TemporaryDirectory() as folder:
             sink = elevo(Path(folder))
             for people in (first, then):
-                made = lucca_sync.plan(people, sink, rules=(), today=TODAY)
-                report = lucca_sync.apply(made, sink)
+                made = review(people, sink, rules=(), today=TODAY)
+                report = lucca_sync.apply(made, sink, expected_digest=made.digest)
                 assert report.failures == ()
                 assert not report.warnings or all("refused" not in w for w in report.warnings)
                 kept = {e.id for e in people} - {e.employee_id for e in made.errors}
