@@ -130,7 +130,7 @@ class TestSafetyStopSpeaksCli:
     def test_no_reason_names_a_python_call(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         for user in list(fake.users):
             fake.remove_user(int(str(user["id"])))
         result = run_cli("apply", "--config", str(config), env=key)
@@ -380,7 +380,7 @@ class TestProgressAndLogLines:
     ) -> None:
         text = config.read_text(encoding="utf-8")
         config.write_text(text.replace("[sink]", "page_size = 10\n\n[sink]"), encoding="utf-8")
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         seen: list[int] = []
 
         def second_request_is_refused(request: Any) -> None:
@@ -416,7 +416,7 @@ class TestPlanListsChangesToExclusions:
     def test_only_the_changes_are_listed(
         self, config: Path, key: dict[str, str], fake: FakeLucca
     ) -> None:
-        assert run_cli("apply", "--config", str(config), env=key).returncode == 0
+        publish_first(config, key)
         steady = run_cli("plan", "--config", str(config), env=key)
         excluded_rows = [row for row in steady.stdout.splitlines() if row.startswith("excluded")]
         assert len(excluded_rows) == 1

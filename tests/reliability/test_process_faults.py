@@ -84,6 +84,8 @@ class TestProcessFaults:
             target.mark()
             with monkeypatch.context() as patch:
                 _crash_run(case, target, fake, clock, patch)
+            if isinstance(target.sink, ElevoSink):
+                target.sink.close()  # the process died: the system released its state lock
             self.check_crashed(case, target, before, expected)
             # The next run: a new process, a new sink object on the same target.
             sink = elevo_sink(tmp_path) if target.drop is not None else target.sink
