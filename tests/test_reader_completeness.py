@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lucca_sync
 from fake_clock import FakeClock
 from lucca_sync import ApiKey, LuccaDirectory
+from lucca_sync._lucca._completeness import pages_for
 from lucca_sync.exceptions import IncompleteReadError, ResponseDecodeError
 from lucca_sync.testing import FakeLucca, MemorySink, RecordedRequest, make_lucca_user
 
@@ -268,3 +271,43 @@ class TestLuccaApiTotalCount:
                 ids(api_reader(fake))
             assert len(employee_requests(fake)) == 2
         assert "same next page link twice" in str(raised.value)
+
+
+class TestAnyPagingFault:
+    """Whatever the paging faults, a read is whole or raises, within the count's requests."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        size=st.integers(min_value=0, max_value=40),
+        page_size=st.integers(min_value=2, max_value=12),
+        faults=st.lists(
+            st.tuples(
+                st.sampled_from(["short", "miscount", "ignore"]),
+                st.integers(min_value=-15, max_value=15),
+                st.integers(min_value=1, max_value=4),
+            ),
+            max_size=3,
+        ),
+    )
+    def test_whole_or_refused_within_the_bound(
+        self, size: int, page_size: int, faults: list[tuple[str, int, int]]
+    ) -> None:
+        with FakeLucca(company(size), today=TODAY) as fake:
+            for kind, amount, times in faults:
+                if kind == "short":
+                    fake.short_page_next(max(abs(amount), 1), times=times)
+                elif kind == "miscount":
+                    fake.miscount_next(amount, times=times)
+                else:
+                    fake.ignore_paging_next(times=times)
+            fake.before_response = OnOffset(fake, -1, lambda f: None)  # stops a runaway read
+            directory = reader(fake, page_size=page_size)
+            try:
+                found = ids(directory)
+            except (IncompleteReadError, ResponseDecodeError):
+                pass
+            else:
+                assert found == [1000 + index for index in range(size)]
+            counted = size + max([amount for kind, amount, _ in faults if kind == "miscount"] + [0])
+            # Three passes at most, each within the count's pages plus one of slack.
+            assert directory.requests_made <= 3 * pages_for(counted + 1 + page_size, page_size)
