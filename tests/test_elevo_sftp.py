@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import paramiko
 import pytest
 
 import sftp_server
-from lucca_sync.elevo import ElevoSink, SftpDelivery, UncertainDeliveryError
+from lucca_sync.elevo import ElevoSink, SftpDelivery, StateRecoveryError, UncertainDeliveryError
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from sftp_server import SftpServer, keygen
 
@@ -252,3 +253,23 @@ class TestServerRequirement:
         monkeypatch.setenv("LUCCA_SYNC_REQUIRE_SSHD", "1")
         with pytest.raises(pytest.fail.Exception, match="LUCCA_SYNC_REQUIRE_SSHD"):
             sftp_server.require_sshd()
+
+
+@pytest.mark.sftp
+class TestSftpMemory:
+    """Without a state, a users file on the server is evidence of an earlier publication."""
+
+    def test_a_lost_state_with_a_file_on_the_server_stops_the_run(
+        self, server: SftpServer, remote: Path, tmp_path: Path
+    ) -> None:
+        sink = make_sink(server, remote, tmp_path)
+        publish(sink, "1", "2")
+        before = (remote / "users.csv").read_bytes()
+        shutil.rmtree(tmp_path / "state")
+        lost = make_sink(server, remote, tmp_path)
+        with pytest.raises(StateRecoveryError, match=r"sftp://.*holds a users file"):
+            lost.users()
+        assert lost.rebuild_state() == 2  # read back from the server
+        assert {user.key for user in lost.users() if user.managed} == {"1", "2"}
+        lost.close()
+        assert (remote / "users.csv").read_bytes() == before
