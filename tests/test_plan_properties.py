@@ -17,8 +17,17 @@ from lucca_sync.exceptions import APIConnectionError, SafetyError
 from lucca_sync.testing import MemorySink
 
 TODAY = date(2025, 3, 10)
+# Every limit open: these properties are about the diff, not the safety net.
 OPEN = Safety(
-    max_suspensions=10_000, max_not_visible=10_000, min_source_ratio=0, allow_empty_source=True
+    max_suspensions=10_000,
+    max_not_visible=10_000,
+    min_source_ratio=0,
+    allow_empty_source=True,
+    max_reactivations=10_000,
+    max_excludes=10_000,
+    max_field_changes=10_000,
+    max_window_suspensions=10_000,
+    max_window_reactivations=10_000,
 )
 IDS = st.integers(min_value=1, max_value=25)
 
