@@ -120,7 +120,7 @@ class TestSkipFlag:
     )
     def test_object_styles(self, style: str, ticked: bool, value: object) -> None:
         user = make_lucca_user(skip_flag=ticked, flag_style=style)  # type: ignore[arg-type]
-        entry = user["extendedData"]["e_skip_elevo_sync"]  # type: ignore[index]
+        entry = user["extendedData"]["e_skip_elevo_sync"]
         assert entry["value"] == value
         assert isinstance(entry["id"], int)
 
@@ -137,7 +137,7 @@ class TestSkipFlag:
         assert user["extendedData"] == {"e_skip_elevo_sync": None}
 
     def test_unset_object_null(self) -> None:
-        entry = make_lucca_user(flag_unset="object-null")["extendedData"]["e_skip_elevo_sync"]  # type: ignore[index]
+        entry = make_lucca_user(flag_unset="object-null")["extendedData"]["e_skip_elevo_sync"]
         assert entry["value"] is None
 
     def test_custom_code_and_other_extended_data_kept(self) -> None:

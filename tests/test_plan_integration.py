@@ -48,7 +48,7 @@ def active_ids(fake: FakeLucca) -> list[int]:
         value = flag.get("value") if isinstance(flag, dict) else flag
         if value in (True, "true", "True", 1, "1", "yes", "oui"):
             continue
-        kept.append(int(user["id"]))  # type: ignore[call-overload]
+        kept.append(int(user["id"]))
     return sorted(kept)
 
 
@@ -108,7 +108,7 @@ class TestLifecycleOverHttp:
         lucca_sync.apply(plan(fake, sink), sink)
         before = dict(sink.users_by_key)
         sink.log.clear()
-        ids = [int(u["id"]) for u in fake.users]  # type: ignore[call-overload]
+        ids = [int(u["id"]) for u in fake.users]
         for user_id in ids[: len(ids) * 6 // 10]:
             fake.remove_user(user_id)
         with pytest.raises(SafetyError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import assert_type
+from typing import Any, assert_type
 
 import lucca_sync
 from lucca_sync import rules
@@ -35,7 +35,7 @@ def public_types(fake: FakeLucca) -> None:
     assert_type(lucca_sync.Plan.from_json(plan.to_json()), lucca_sync.Plan)
     assert_type(lucca_sync.apply(plan, sink), lucca_sync.SyncReport)
     assert_type(lucca_sync.sync(directory, sink, dry_run=True), lucca_sync.SyncReport)
-    assert_type(make_lucca_user(id=1), dict[str, object])
+    assert_type(make_lucca_user(id=1), dict[str, Any])
     elevo: lucca_sync.Sink = ElevoSink.to_directory("drop")
     assert_type(elevo, lucca_sync.Sink)
     encrypted = ElevoSink.to_directory("drop", encryption=Encryption("elevo.asc", armor=True))

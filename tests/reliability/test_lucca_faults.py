@@ -215,7 +215,7 @@ class TestDirectoryFaults:
             before = prefill(fake, target, clock)
             hidden = fake.users if case.id == "empty-directory" else fake.users[100:]
             for user in hidden:
-                fake.remove_user(user["id"])  # type: ignore[arg-type]
+                fake.remove_user(user["id"])
             target.mark()
             with pytest.raises(LuccaSyncError) as raised:
                 run_sync(fake, target.sink, clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -214,7 +214,7 @@ def generate_company(
     modified_key: ModifiedKey = "modifiedAt",
     flag_style: FlagStyle = "object-bool",
     flag_code: str = SKIP_FLAG,
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """A realistic company of ``n`` Lucca v3 users; the same arguments give the same users.
 
     The company has a CEO (the first user, no manager) at the top of a manager tree (nobody

@@ -295,7 +295,7 @@ class FakeLucca:
     # -- users -----------------------------------------------------------------------------
 
     @property
-    def users(self) -> list[dict[str, object]]:
+    def users(self) -> list[dict[str, Any]]:
         """Copies of the current users' wire dicts, in insertion order."""
         with self._lock:
             return [_copy(user) for user in self._users.values()]
@@ -331,7 +331,7 @@ class FakeLucca:
             del self._contracts[user_id]
             self._generation += 1
 
-    def update_user(self, user_id: int, **fields: object) -> dict[str, object]:
+    def update_user(self, user_id: int, **fields: object) -> dict[str, Any]:
         """Change wire fields of a user and bump its modification timestamp; returns a copy.
 
         The timestamp (``modifiedAt``, or ``modifiedOn`` when the user carries that key) is set

@@ -8,7 +8,7 @@ import threading
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["KNOWN_FIELDS", "FlagStyle", "FlagUnset", "make_lucca_user"]
@@ -159,7 +159,7 @@ def make_lucca_user(
     flag_code: str = SKIP_FLAG,
     extra: Mapping[str, object] | None = None,
     **fields: object,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """A Lucca v3 user as ``/api/v3/users`` returns it with every field asked for.
 
     Defaults are realistic (accented names, an e-mail derived from them, contract dates as
@@ -215,7 +215,7 @@ def make_lucca_user(
     first = str(fields.get("firstName", _FIRST[index % len(_FIRST)]))
     last = str(fields.get("lastName", _LAST[index // len(_FIRST) % len(_LAST)]))
     local = f"{ascii_slug(first)}.{ascii_slug(last)}"
-    user: dict[str, object] = {
+    user: dict[str, Any] = {
         "id": user_id,
         "name": f"{first} {last}",
         "url": f"{base_url}/api/v3/users/{user_id}",
