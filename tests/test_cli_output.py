@@ -405,7 +405,7 @@ class TestProgressAndLogLines:
 def tick(fake: FakeLucca, user_id: int, *, ticked: bool) -> None:
     """Tick (or untick) the employee's e_skip_elevo_sync check box in the fake Lucca."""
     user = next(u for u in fake.users if u["id"] == user_id)
-    extended = dict(user.get("extendedData") or {})  # type: ignore[call-overload]
+    extended = dict(user.get("extendedData") or {})
     extended["e_skip_elevo_sync"] = {"value": ticked}
     fake.update_user(user_id, extendedData=extended)
 
