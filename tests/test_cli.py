@@ -305,6 +305,19 @@ class TestApply:
         rows = csv_rows(config.parent / "drop" / "users.csv")
         assert {row["uniq_identifier"] for row in rows} == {c.key for c in plan.creates}
 
+    def test_a_digest_pasted_in_capitals_with_blanks_applies_the_reviewed_plan(
+        self, config: Path, key: dict[str, str]
+    ) -> None:
+        plan_file = config.parent / "plan.json"
+        run_cli("plan", "--config", str(config), "--json", str(plan_file), env=key)
+        plan = Plan.from_json(plan_file.read_text(encoding="utf-8"))
+        result = run_cli(
+            "apply", "--config", str(config), "--plan", str(plan_file),
+            "--expect-digest", f" {plan.digest.upper()}\n", env=key,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert len(csv_rows(config.parent / "drop" / "users.csv")) == len(plan.creates)
+
     def test_apply_refuses_a_plan_file_without_the_reviewed_digest(
         self, config: Path, key: dict[str, str], tmp_path: Path
     ) -> None:

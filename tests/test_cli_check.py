@@ -106,7 +106,7 @@ class TestCheckDirectoryTarget:
         config = write_config(
             tmp_path, url, 'type = "directory"\npath = "drop"\nstate_dir = "state"\n'
         )
-        result = run_cli("check", "--config", str(config), env={KEY_ENV: "k"})
+        result = run_cli("check", "--config", str(config), env={KEY_ENV: "unused-key-0123"})
         assert result.returncode == 1
         lines = result.stderr.splitlines()
         assert lines[0].startswith("  Lucca: cannot reach 127.0.0.1: connection refused; ")

@@ -268,7 +268,7 @@ class TestNetworkFailures:
         with FakeLucca() as stopped:
             url = stopped.url
         config = write_config(tmp_path, url)
-        result = run_cli("-v", "plan", "--config", str(config), env={KEY_ENV: "k"})
+        result = run_cli("-v", "plan", "--config", str(config), env={KEY_ENV: "unused-key-0123"})
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1].startswith(
             "lucca-sync: error: cannot reach 127.0.0.1: connection refused; "
@@ -279,7 +279,7 @@ class TestNetworkFailures:
 
     def test_name_not_resolved(self, tmp_path: Path) -> None:
         config = write_config(tmp_path, "https://acme.invalid")
-        result = run_cli("plan", "--config", str(config), env={KEY_ENV: "k"})
+        result = run_cli("plan", "--config", str(config), env={KEY_ENV: "unused-key-0123"})
         assert result.returncode == 1
         assert result.stderr.splitlines()[-1].startswith(
             "lucca-sync: error: cannot reach acme.invalid: name not resolved; "

@@ -11,6 +11,7 @@ import pytest
 
 import lucca_sync
 from lucca_sync import ApiKey, ClientCredentials
+from lucca_sync._lucca._redact import redact
 from lucca_sync.cli._config import (
     DirectorySinkSection,
     MissingSecretError,
@@ -241,6 +242,16 @@ class TestSecrets:
         path.write_text('[lucca]\napi_key_env = "ACME_KEY"\n', encoding="utf-8")
         hidden = secrets_to_hide(path, {"ACME_KEY": "a-long-secret", "OTHER": "not-a-secret"})
         assert hidden == ["a-long-secret"]
+
+    def test_a_short_secret_is_hidden_as_it_is_but_not_in_other_spellings(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "c.toml"
+        path.write_text('[lucca]\napi_key_env = "ACME_KEY"\n', encoding="utf-8")
+        hidden = secrets_to_hide(path, {"ACME_KEY": "k-42"})
+        assert hidden == ["k-42"]
+        shown = redact("refused key k-42 (K-42 in capitals is another word)", hidden, "***")
+        assert shown == "refused key *** (K-42 in capitals is another word)"
 
 
 class TestOAuthCredentials:

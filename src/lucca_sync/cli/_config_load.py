@@ -577,8 +577,8 @@ def secrets_to_hide(config_path: str | os.PathLike[str], environ: Mapping[str, s
         if not looks_like_env_name(sink["private_key_passphrase_env"]):
             found.append(sink["private_key_passphrase_env"])
     found += [environ[name] for name in names if environ.get(name, "").strip()]
-    # Very short values would scrub innocent text; real secrets are long.
-    return [value for value in found if len(value) >= 8]
+    # Every length: redact() replaces a short value only as it is, never in other spellings.
+    return [value for value in found if value]
 
 
 def _is_str(table: Mapping[str, object], key: str) -> bool:

@@ -100,6 +100,9 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
             "--plan: give the reviewed plan's digest with --expect-digest (lucca-sync plan "
             "prints it)"
         )
+    # A digest copied from a terminal may carry blanks or capitals: compared, and handed to
+    # apply(), in the one spelling digests have.
+    expected = None if args.expect_digest is None else args.expect_digest.strip().lower()
     config = load_config(args.config)
     if args.plan is not None:
         try:
@@ -109,10 +112,10 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                 f"cannot read plan file {args.plan}: {exc.strerror or exc}"
             ) from exc
         plan = Plan.from_json(text)
-        if plan.digest != args.expect_digest.strip().lower():
+        if plan.digest != expected:
             raise PlanMismatchError(
                 f"plan file {args.plan} has digest {plan.digest}, not the reviewed "
-                f"{args.expect_digest}: nothing was applied; plan again and review it"
+                f"{expected}: nothing was applied; plan again and review it"
             )
     # One sink from planning to delivery: its state stays locked against another run.
     sink = config.sink(lock_timeout=args.wait_for_lock)
@@ -124,7 +127,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         report = lucca_sync.apply(
             plan,
             ProgressSink(sink, console.progress),
-            expected_digest=args.expect_digest,
+            expected_digest=expected,
             **config.apply_options(),
         )
     except StalePlanError as exc:
