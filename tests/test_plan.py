@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import UTC, date
 
 import attrs
 import pytest
@@ -512,11 +512,17 @@ class TestPlanValue:
         assert reviewed.violations
         assert Plan.from_json(reviewed.to_json()).digest == reviewed.digest
 
-    def test_the_digest_ignores_when_the_plan_was_made(self) -> None:
+    def test_the_digest_ignores_the_time_of_day_the_plan_was_made(self) -> None:
         first = make_plan(self.people())
-        second = make_plan(self.people(), today=date(2025, 3, 11))
-        assert first.created_at != second.created_at or first.today != second.today
+        made = first.created_at.astimezone(UTC)
+        second = attrs.evolve(first, created_at=made.replace(hour=(made.hour + 6) % 24))
+        assert second.created_at.date() == made.date()
         assert first.digest == second.digest
+
+    def test_the_digest_changes_with_the_day_the_plan_is_for(self) -> None:
+        assert make_plan(self.people()).digest != (
+            make_plan(self.people(), today=date(2025, 3, 11)).digest
+        )
 
     def test_the_digest_changes_with_the_actions(self) -> None:
         assert make_plan(self.people()).digest != make_plan(self.people()[:2]).digest

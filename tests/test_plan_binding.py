@@ -165,6 +165,29 @@ class TestSyncStateUnderApproval:
         assert not (tmp_path / "drop" / "users.csv").exists()
 
 
+class TestDayOfTheRun:
+    """The day a plan is for dates its run in the history: it cannot be edited under approval."""
+
+    def test_a_plan_file_moved_to_another_day_is_refused_when_read(
+        self, tmp_path: Path, fake: FakeLucca, directory: lucca_sync.LuccaDirectory
+    ) -> None:
+        lucca_sync.sync(directory, elevo(tmp_path), today=TODAY)
+        fake.remove_user(LEAVER)
+        reviewed = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY)
+        assert reviewed.suspensions
+        data = json.loads(reviewed.to_json())
+        data["today"] = "2000-01-01"  # out of every rolling window
+        with pytest.raises(PlanMismatchError, match="edited after it was written"):
+            Plan.from_json(json.dumps(data))
+
+    @pytest.mark.parametrize("shift", [timedelta(days=-400), timedelta(days=1)])
+    def test_any_other_day_changes_the_digest(self, shift: timedelta) -> None:
+        made = lucca_sync.plan([], MemorySink(), rules=(), today=TODAY)
+        for made_for in (TODAY, made.created_at.astimezone(UTC).date()):
+            planned = attrs.evolve(made, today=made_for)
+            assert attrs.evolve(planned, today=made_for + shift).digest != planned.digest
+
+
 class TestExpiry:
     """A plan older than max_age (a day by default) is refused; so is one from the future."""
 

@@ -352,16 +352,22 @@ class Plan:
 
         Covered: the actions, exclusions, errors, warnings, violations, the target generation
         the plan was made at, the sync state it saves (so neither can be edited under an
-        approval) and the day (UTC) it was made. Left out: ``stats``, ``today`` and the time
-        of day of ``created_at``: planning twice on the same day against the same Lucca and
-        target states gives the same digest, which is what lets an operator approve a reviewed
-        plan by its digest and apply exactly that.
+        approval), the day (UTC) it was made and ``today`` (the run history dates the run by
+        it, so it decides which rolling windows count its suspensions). Left out: ``stats``
+        and the time of day of ``created_at``: planning twice on the same day against the same
+        Lucca and target states gives the same digest, which is what lets an operator approve a
+        reviewed plan by its digest and apply exactly that.
         """
         covered: dict[str, object] = {
             name: CONVERTER.unstructure(getattr(self, name)) for name in _DIGESTED
         }
         covered["sync_state"] = None if self.sync_state is None else self.sync_state.to_dict()
         covered["made_on"] = self.created_at.astimezone(UTC).date().isoformat()
+        if self.today.isoformat() != covered["made_on"]:
+            # Only when it differs from the day of planning, which is covered already: plans
+            # written before today was covered keep their digest in the usual case, and any
+            # edit of today still changes the digest.
+            covered["today"] = self.today.isoformat()
         canonical = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
