@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,7 +16,8 @@ from lucca_sync import Employee, Safety, Sink, TargetUser
 from lucca_sync._engine._history import RunRecord, load_records, window
 from lucca_sync.cli import main
 from lucca_sync.elevo import ElevoSink
-from lucca_sync.exceptions import SafetyError
+from lucca_sync.elevo._state import StateStore
+from lucca_sync.exceptions import SafetyError, SinkError
 from lucca_sync.testing import FakeLucca, MemorySink, make_lucca_user
 
 TODAY = date(2025, 3, 10)
@@ -114,16 +116,14 @@ class TestRecords:
         )
         assert RunRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
 
-    def test_unreadable_records_are_skipped_with_a_warning(
-        self, caplog: pytest.LogCaptureFixture
-    ) -> None:
+    def test_an_unreadable_record_stops_the_plan_rather_than_being_forgotten(self) -> None:
         sink = MemorySink()
         sync(company(5), sink)
         sink.history.insert(0, {"format": "lucca_sync.run", "version": 1, "run": "one"})
-        with caplog.at_level(logging.WARNING, "lucca_sync"):
-            records = load_records(sink.history)
-        assert [record.run for record in records or ()] == [1]
-        assert "record 1 ignored" in caplog.text
+        with pytest.raises(SinkError, match="record 1 cannot be read") as caught:
+            sync(company(5, leavers=[5]), sink)
+        assert "restore" in str(caught.value).lower()
+        assert not any(user.suspended for user in sink.users())
 
 
 class TestSinksWithoutHistory:
@@ -167,6 +167,92 @@ def publish_first(employees: list[Employee], sink: Sink) -> lucca_sync.SyncRepor
     return lucca_sync.apply(made, sink, expected_digest=made.digest)
 
 
+class TestLostHistory:
+    """A lost, cut or damaged Elevo history stops the run: the rolling limits never restart."""
+
+    def sink(self, tmp_path: Path) -> ElevoSink:
+        (tmp_path / "drop").mkdir(exist_ok=True)
+        return ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
+
+    def history(self, tmp_path: Path) -> Path:
+        return tmp_path / "state" / "elevo-history.jsonl"
+
+    def published(self, tmp_path: Path) -> None:
+        """Two published runs: the state records the history they left."""
+        publish_first(company(300), self.sink(tmp_path))
+        sync(company(300, leavers=range(1, 9)), self.sink(tmp_path))
+        sync(company(301, leavers=range(1, 9)), self.sink(tmp_path))
+        assert len(self.history(tmp_path).read_text(encoding="utf-8").splitlines()) == 3
+
+    def test_a_deleted_history_stops_the_next_plan(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        self.history(tmp_path).unlink()
+        with pytest.raises(SinkError, match="is missing, but the published state records 2"):
+            sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+
+    def test_a_history_replaced_by_an_older_copy_stops_the_next_plan(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        lines = self.history(tmp_path).read_text(encoding="utf-8").splitlines(keepends=True)
+        self.history(tmp_path).write_text(lines[0], encoding="utf-8")
+        with pytest.raises(SinkError, match="holds 1 run") as caught:
+            sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+        assert "lucca-sync history --config FILE --restart" in str(caught.value)
+        assert "sink.restart_history()" in str(caught.value)
+
+    def test_a_record_of_another_format_stops_the_next_plan(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        text = self.history(tmp_path).read_text(encoding="utf-8")
+        self.history(tmp_path).write_text(
+            text.replace('"format":"lucca_sync.run"', '"format":"x"'), encoding="utf-8"
+        )
+        with pytest.raises(SinkError, match="cannot be read"):
+            sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+
+    def test_restarting_the_history_is_explicit_and_keeps_the_old_file(
+        self, tmp_path: Path
+    ) -> None:
+        self.published(tmp_path)
+        self.history(tmp_path).unlink()
+        self.sink(tmp_path).restart_history()
+        assert self.sink(tmp_path).load_history() == []
+        # Counted from zero again, knowingly: 8 more suspensions fit the window.
+        report = sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+        assert report.counts["suspend"] == 8
+
+    def test_a_state_written_before_the_count_takes_its_history_as_it_is_once(
+        self, tmp_path: Path
+    ) -> None:
+        self.published(tmp_path)
+        state = tmp_path / "state" / "elevo-state.json"
+        document = json.loads(state.read_text(encoding="utf-8"))
+        del document["history_runs"]
+        state.write_text(json.dumps(document), encoding="utf-8")
+        self.history(tmp_path).unlink()
+        assert self.sink(tmp_path).load_history() == []
+        sync(company(301, leavers=range(1, 10)), self.sink(tmp_path))
+        assert json.loads(state.read_text(encoding="utf-8"))["history_runs"] == 0
+        sync(company(301, leavers=range(1, 11)), self.sink(tmp_path))
+        assert json.loads(state.read_text(encoding="utf-8"))["history_runs"] == 1
+        self.history(tmp_path).unlink()
+        with pytest.raises(SinkError, match="is missing"):
+            self.sink(tmp_path).load_history()
+
+    def test_a_run_that_cannot_be_recorded_says_so_in_its_report(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        self.published(tmp_path)
+
+        def disk_full(self: object, record: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(StateStore, "append_history", disk_full)
+        with caplog.at_level(logging.ERROR, "lucca_sync"):
+            report = sync(company(301, leavers=range(1, 10)), self.sink(tmp_path))
+        assert report.counts["suspend"] == 1
+        assert any("could not record this run" in warning for warning in report.warnings)
+        assert "No space left on device" in caplog.text
+
+
 class TestElevoHistory:
     """ElevoSink keeps the history as JSON Lines in its state folder."""
 
@@ -183,16 +269,19 @@ class TestElevoHistory:
         records = load_records(self.sink(tmp_path).load_history()) or ()
         assert [dict(record.suspended) for record in records] == [{}, {"5": "departed"}]
 
-    def test_a_line_cut_short_by_a_crash_is_skipped_and_the_next_starts_afresh(
+    def test_after_a_restart_a_line_cut_short_no_longer_swallows_the_next(
         self, tmp_path: Path
     ) -> None:
         publish_first(company(5), self.sink(tmp_path))
         path = tmp_path / "state" / "elevo-history.jsonl"
         with path.open("ab") as file:
             file.write(b'{"format":"lucca_sync.run","ver')
+        with pytest.raises(SinkError, match="line 2 is not a record"):
+            sync(company(5, leavers=[5]), self.sink(tmp_path))
+        self.sink(tmp_path).restart_history()
         sync(company(5, leavers=[5]), self.sink(tmp_path))
         records = load_records(self.sink(tmp_path).load_history()) or ()
-        assert [record.run for record in records] == [1, 2]
+        assert [record.run for record in records] == [1]
 
     def test_the_rolling_window_reads_the_files_history(self, tmp_path: Path) -> None:
         publish_first(company(300), self.sink(tmp_path))
@@ -274,6 +363,17 @@ class TestHistoryCommand:
         assert main(["history", "show", "9", "--config", str(configured)]) == 1
         assert "no run 9" in capsys.readouterr().err
         assert main(["history", "show", "--config", str(configured)]) == 2
+
+    def test_a_lost_history_stops_apply_until_restarted_knowingly(
+        self, configured: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        (configured.parent / "state" / "elevo-history.jsonl").unlink()
+        capsys.readouterr()
+        assert main(["apply", "--config", str(configured), "-q"]) == 1
+        assert "lucca-sync history --config FILE --restart" in capsys.readouterr().err
+        assert main(["history", "--config", str(configured), "--restart"]) == 0
+        assert "count from zero" in capsys.readouterr().out
+        assert main(["apply", "--config", str(configured), "-q"]) == 0
 
 
 class TestApprovalWords:

@@ -171,7 +171,7 @@ class TestDayOfTheRun:
     def test_a_plan_file_moved_to_another_day_is_refused_when_read(
         self, tmp_path: Path, fake: FakeLucca, directory: lucca_sync.LuccaDirectory
     ) -> None:
-        lucca_sync.sync(directory, elevo(tmp_path), today=TODAY)
+        publish_first(directory, tmp_path)
         fake.remove_user(LEAVER)
         reviewed = lucca_sync.plan(directory, elevo(tmp_path), today=TODAY)
         assert reviewed.suspensions

@@ -318,12 +318,16 @@ def _wrapped(sink: Sink, method: str, exc: Exception) -> SinkError:
 
 def _append_history(
     sink: Sink, plan: Plan, outcomes: Sequence[Outcome], outcome: RunOutcome
-) -> None:
-    """Add this run to the sink's run history, if it keeps one (never fails the run)."""
+) -> str | None:
+    """Add this run to the sink's run history, if it keeps one (never fails the run).
+
+    Returns:
+        The report's warning when the run could not be recorded, else ``None``.
+    """
     try:
         previous = load_records(sink.load_history())
         if previous is None:
-            return
+            return None
         kinds = {s.key: suspension_kind(s.reason) for s in plan.suspensions}
         done = [o for o in outcomes if o.status == "ok"]
         counts = dict.fromkeys(("create", "update", "reactivate", "exclude", "suspend"), 0)
@@ -346,12 +350,16 @@ def _append_history(
         )
         sink.append_history(record.to_dict())
     except Exception as exc:
-        logger.warning(
-            "%s could not record this run in its history (%s); the rolling limits of the "
-            "next plans will not count it",
-            type(sink).__name__,
-            _wrapped(sink, "append_history", exc),
+        # Applied already: too late to stop. Loud, because the rolling limits of the next
+        # plans will not count this run's suspensions.
+        warning = (
+            f"{type(sink).__name__} could not record this run in its history "
+            f"({_wrapped(sink, 'append_history', exc)}); the rolling limits of the next plans "
+            "will not count it: fix the cause before the next run"
         )
+        logger.error("%s", warning)
+        return warning
+    return None
 
 
 def _check_before_writing(
@@ -477,9 +485,11 @@ def apply(
                 type(sink).__name__,
                 _wrapped(sink, "save_sync_state", exc),
             )
-    _append_history(
+    unrecorded = _append_history(
         sink, plan, outcomes, "partial" if any(o.status == "failed" for o in outcomes) else "ok"
     )
+    if unrecorded is not None:
+        warnings.append(unrecorded)
     report = SyncReport(
         plan=plan,
         outcomes=tuple(outcomes),

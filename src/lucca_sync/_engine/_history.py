@@ -9,13 +9,14 @@ counts, dates and the plan's digest: no HR field value.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import attrs
+
+from lucca_sync.exceptions import SinkError
 
 __all__ = [
     "RunOutcome",
@@ -26,8 +27,6 @@ __all__ = [
     "load_records",
     "window",
 ]
-
-logger = logging.getLogger("lucca_sync.plan")
 
 _FORMAT: Final = "lucca_sync.run"
 _VERSION: Final = 1
@@ -178,8 +177,9 @@ def _choice(value: object, allowed: tuple[str, ...]) -> Any:
 def load_records(documents: Iterable[object] | None) -> tuple[RunRecord, ...] | None:
     """The records of a sink's history, oldest first; ``None`` when the sink keeps none.
 
-    A record that cannot be read (a line cut short by a crash, a hand edit) is skipped with a
-    warning: the others still count.
+    Raises:
+        SinkError: A record cannot be read (a hand edit, another program's line): skipping it
+            would let the rolling limits forget its suspensions, so nothing is planned.
     """
     if documents is None:
         return None
@@ -188,7 +188,14 @@ def load_records(documents: Iterable[object] | None) -> tuple[RunRecord, ...] | 
         try:
             records.append(RunRecord.from_dict(document))
         except ValueError as exc:
-            logger.warning("run history: record %d ignored: %s", index + 1, exc)
+            raise SinkError(
+                f"the run history is damaged: record {index + 1} cannot be read ({exc}). The "
+                "rolling safety limits cannot be measured without it, so nothing was planned "
+                "or published. Restore the sink's history from a backup, or start a new one "
+                "knowingly (the rolling limits then count from zero; Elevo: "
+                "sink.restart_history() in Python, lucca-sync history --config FILE --restart "
+                "on the command line)"
+            ) from exc
     return tuple(records)
 
 

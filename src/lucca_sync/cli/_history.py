@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from lucca_sync._engine._history import RunRecord, load_records
 from lucca_sync.cli._config_load import load_config
 from lucca_sync.cli._console import EXIT_OK, Console, _CommandError
 from lucca_sync.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from lucca_sync.elevo import ElevoSink
 
 __all__ = ["_cmd_history"]
 
@@ -55,6 +59,15 @@ def _details(record: RunRecord) -> list[str]:
     return lines
 
 
+def _restart(sink: ElevoSink, console: Console) -> None:
+    """Start a new run history, knowingly (the sink's old one was lost or damaged)."""
+    sink.restart_history()
+    console.say(
+        "Started a new run history: the rolling safety limits count from zero (the previous "
+        "history, if any, is kept beside it as elevo-history.replaced-<time>.jsonl)."
+    )
+
+
 def _cmd_history(args: argparse.Namespace, console: Console) -> int:
     if args.action == "show" and args.run is None:
         raise ConfigurationError("history show: give a run number (lucca-sync history lists them)")
@@ -64,6 +77,12 @@ def _cmd_history(args: argparse.Namespace, console: Console) -> int:
         raise ConfigurationError("--last: expected 1 or more")
     config = load_config(args.config)
     sink = config.sink(secrets=False)
+    if args.restart:
+        try:
+            _restart(sink, console)
+        finally:
+            sink.close()
+        return EXIT_OK
     try:
         records = load_records(sink.load_history()) or ()
     finally:

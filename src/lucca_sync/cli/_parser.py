@@ -281,5 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--last", type=int, default=20, metavar="N", help="list the last N runs (default 20)"
     )
+    history.add_argument(
+        "--restart",
+        action="store_true",
+        help="start a new, empty run history after the old one was lost or damaged (the "
+        "rolling safety limits then count from zero; the old file is kept, renamed)",
+    )
     history.set_defaults(handler=_cmd_history)
     return parser

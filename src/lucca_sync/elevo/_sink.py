@@ -48,7 +48,7 @@ from lucca_sync.elevo._recovery import (
     how_to_rebuild,
     read_copy,
 )
-from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
+from lucca_sync.elevo._state import HISTORY_RECOVERY, Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
 
@@ -211,6 +211,8 @@ class ElevoSink(Sink):
         # Identifiers suspended by the current batch: the only ones a file may leave out.
         self._suspended: set[str] = set()
         self._published: dict[str, Entry] | None = None
+        # Records the history held at the last publication (None: not known, taken as it is).
+        self._history_runs: int | None = None
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
         # Publications so far, as recorded in the state (see generation()).
@@ -380,6 +382,7 @@ class ElevoSink(Sink):
         self._published_sha256 = snapshot.sha256
         self._published_for = snapshot.encrypted_for
         self._generation = snapshot.generation
+        self._history_runs = snapshot.history_runs
 
     def _load(self) -> dict[str, Entry]:
         """The published snapshot, read under the state lock (taken here if not held)."""
@@ -430,6 +433,7 @@ class ElevoSink(Sink):
             self._first = True
             self._published_sha256 = None
             self._generation = 0
+            self._history_runs = None
             return {} if self._adopt_from is None else _seed(self._adopt_from)
         if snapshot.target is not None and where is not None and not _same(snapshot.target, where):
             raise StateRecoveryError(
@@ -698,10 +702,59 @@ class ElevoSink(Sink):
     def load_history(self) -> list[Mapping[str, object]]:
         """The run history kept in ``elevo-history.jsonl`` in the state folder, oldest first.
 
+        The published state records how many runs the history held when it was published;
+        a history that is missing, shorter, or has a line that is not a record was lost or
+        damaged, and the rolling limits cannot be measured: this raises rather than count
+        from zero. :meth:`restart_history` starts a new one, knowingly.
+
         Raises:
-            SinkError: The history file cannot be read.
+            SinkError: The history file cannot be read, is damaged, or is shorter than the
+                published state records.
         """
-        return self._store.read_history()
+        expected = self._history_runs
+        if self._published is None:
+            # Not read by a plan of this sink (lucca-sync history): the count alone, without
+            # taking the state lock, which apply gave back when it committed.
+            snapshot = self._store.load()
+            expected = None if snapshot is None else snapshot.history_runs
+        records = self._store.read_history()
+        if expected is not None and len(records) < expected:
+            found = "missing" if not records else f"holds {len(records)} run(s)"
+            raise SinkError(
+                f"the run history {self._store.history_path} is {found}, but the published "
+                f"state records {expected}: it was deleted, cut or replaced by an "
+                f"older copy. {HISTORY_RECOVERY}"
+            )
+        return records
+
+    def restart_history(self) -> None:
+        """Start a new, empty run history after the old one was lost or damaged.
+
+        The rolling limits of :class:`lucca_sync.Safety` count from zero again: call it only
+        once the history cannot be restored from a backup. The old file, if any, is kept as
+        ``elevo-history.replaced-<time>.jsonl``.
+
+        Raises:
+            SinkError: A batch is open, or the state folder is not writable.
+            StateLockedError: Another run holds the state folder.
+        """
+        if self._working is not None:
+            raise SinkError("cannot restart the run history while a batch is open")
+        self._lock.acquire(self._lock_timeout)
+        try:
+            kept = self._store.restart_history()
+        except OSError as exc:
+            raise SinkError(
+                f"cannot restart the run history in {self._store.folder} ({exc.strerror})"
+            ) from exc
+        finally:
+            self._lock.release()
+        self._published = None
+        _log.warning(
+            "started a new run history in %s%s; the rolling limits count from zero",
+            self._store.folder,
+            "" if kept is None else f" (the previous one is kept as {kept.name})",
+        )
 
     def append_history(self, record: Mapping[str, object]) -> None:
         """Append ``record`` to ``elevo-history.jsonl`` (one line, made durable).
@@ -804,6 +857,8 @@ class ElevoSink(Sink):
                 sha256=None if published is None else hashlib.sha256(published).hexdigest(),
                 published_at=now_iso(),
                 target=self._location(),
+                # The history is not what was lost: it is still checked against its count.
+                history_runs=None if previous is None else previous.history_runs,
             )
             try:
                 kept = self._store.replace(snapshot)
@@ -931,6 +986,8 @@ class ElevoSink(Sink):
             encrypted_for=recipient,
             generation=self._generation + 1,
             target=self._location(),
+            # Recorded with the snapshot: a history found shorter later was lost or cut.
+            history_runs=len(self._store.read_history()),
         )
         if self._recipient is not None:  # raises rather than return clear text
             data = self._recipient.encrypt(data, armor=self._armor)

@@ -46,6 +46,13 @@ PENDING_NAME = "elevo-state.pending.json"
 UNCONFIRMED_NAME = "elevo-delivery.unconfirmed"
 #: The run history, one JSON document per line.
 HISTORY_NAME = "elevo-history.jsonl"
+#: What to do about a lost or damaged run history, in Python and CLI terms.
+HISTORY_RECOVERY = (
+    "The rolling safety limits cannot be measured without it, so nothing was planned or "
+    "published. Restore elevo-history.jsonl from a backup, or start a new history knowingly "
+    "(the rolling limits then count from zero): sink.restart_history() in Python, "
+    "lucca-sync history --config FILE --restart on the command line"
+)
 
 _log = logging.getLogger("lucca_sync.elevo")
 
@@ -80,6 +87,9 @@ class Snapshot:
     #: Where the file went (``DirectoryDelivery``: the file's absolute path; SFTP: its URL);
     #: a state used with another target is refused. ``None`` in states written before.
     target: str | None = None
+    #: Records the run history held when this snapshot was published: a shorter history was
+    #: lost or cut. ``None`` in states written before the count was kept (taken as it is).
+    history_runs: int | None = None
 
 
 def _encode(snapshot: Snapshot) -> bytes:
@@ -101,6 +111,7 @@ def _encode(snapshot: Snapshot) -> bytes:
         "encrypted_for": snapshot.encrypted_for,
         "generation": snapshot.generation,
         "target": snapshot.target,
+        "history_runs": snapshot.history_runs,
         "users": users,
     }
     return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
@@ -158,6 +169,12 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             "restore it from a backup"
         )
     target = document.get("target")
+    history_runs = document.get("history_runs")
+    if history_runs is not None and (type(history_runs) is not int or history_runs < 0):
+        raise SinkError(
+            f"the Elevo state file {path} has a history_runs that is not a whole number >= 0; "
+            "restore it from a backup"
+        )
     return Snapshot(
         users=users,
         sha256=document.get("sha256"),
@@ -165,6 +182,7 @@ def _decode(path: Path, data: bytes) -> Snapshot:
         encrypted_for=encrypted_for if isinstance(encrypted_for, str) else None,
         generation=generation,
         target=target if isinstance(target, str) else None,
+        history_runs=history_runs,
     )
 
 
@@ -263,13 +281,11 @@ class StateStore:
         return self.folder / HISTORY_NAME
 
     def read_history(self) -> list[Mapping[str, object]]:
-        """Every line of the run history, decoded; a line that is not JSON is skipped.
-
-        A crash while appending can leave the last line cut short: it is left out with a
-        warning, and the records before it still count.
+        """Every line of the run history, decoded (a missing file is an empty history).
 
         Raises:
-            SinkError: The file exists but cannot be read.
+            SinkError: The file cannot be read, or a line is not a JSON object (a hand edit,
+                a line cut short by a crash): the rolling limits cannot be measured.
         """
         try:
             data = self.history_path.read_bytes()
@@ -287,13 +303,35 @@ class StateStore:
                 document = json.loads(line)
             except ValueError:
                 document = None
-            if isinstance(document, dict):
-                documents.append(document)
-            else:
-                _log.warning(
-                    "run history %s: line %d is not a record; ignored", self.history_path, number
+            if not isinstance(document, dict):
+                raise SinkError(
+                    f"the run history {self.history_path} is damaged: line {number} is not a "
+                    f"record. {HISTORY_RECOVERY}"
                 )
+            documents.append(document)
         return documents
+
+    def restart_history(self) -> Path | None:
+        """Start a new, empty run history; the old one is kept beside it, renamed.
+
+        The published state then records an empty history, so that the next plan accepts it.
+
+        Returns:
+            Where the previous history was moved, if there was one.
+        """
+        kept = None
+        if self.history_path.exists():
+            kept = self.folder / f"elevo-history.replaced-{now_iso().replace(':', '')}.jsonl"
+            os.replace(self.history_path, kept)
+        for path in (self.pending_path, self.path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            snapshot = attrs.evolve(_decode(path, data), history_runs=0)
+            write_atomic(path, _encode(snapshot), mode=0o600)
+        fsync_dir(self.folder)
+        return kept
 
     def append_history(self, document: Mapping[str, object]) -> None:
         """Append one record to the run history and make it durable.
