@@ -723,7 +723,7 @@ class ElevoSink(Sink):
             raise SinkError(
                 f"the run history {self._store.history_path} is {found}, but the published "
                 f"state records {expected}: it was deleted, cut or replaced by an "
-                f"older copy. {HISTORY_RECOVERY}"
+                f"older copy, or a run could not be recorded. {HISTORY_RECOVERY}"
             )
         return records
 
@@ -759,15 +759,35 @@ class ElevoSink(Sink):
     def append_history(self, record: Mapping[str, object]) -> None:
         """Append ``record`` to ``elevo-history.jsonl`` (one line, made durable).
 
+        The published state then records the history's new length (under the state lock).
+
         Raises:
             SinkError: The state folder is not writable.
         """
         try:
             self._store.append_history(record)
+            appended = True
+        except OSError as exc:
+            appended, failure = False, exc
+        # The state records the record too, written or not: a history without it is refused
+        # by the next plan (unless the state cannot be written either).
+        held = self._lock.held
+        self._lock.acquire(self._lock_timeout)
+        try:
+            runs = len(self._store.read_history()) + (0 if appended else 1)
+            self._store.count_history(runs, self._generation)
         except OSError as exc:
             raise SinkError(
-                f"cannot write the run history in {self._store.folder} ({exc.strerror})"
+                f"cannot record the run history's length in {self._store.folder} ({exc.strerror})"
             ) from exc
+        finally:
+            if not held:
+                self._lock.release()
+        if not appended:
+            raise SinkError(
+                f"cannot write the run history in {self._store.folder} ({failure.strerror}); "
+                "the next plan stops until the history is restored or restarted"
+            ) from failure
 
     def seed_from_export(self, path: StrPath) -> int:
         """Seed a sink that has never published with an export of Elevo's directory.

@@ -311,6 +311,22 @@ class StateStore:
             documents.append(document)
         return documents
 
+    def count_history(self, runs: int, generation: int) -> None:
+        """Record that the history holds ``runs`` records, in the state of ``generation``.
+
+        Called once a run's record is appended, so that losing that record shows too. A
+        state of another generation (another run published since) is left alone.
+        """
+        for path in (self.pending_path, self.path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            snapshot = _decode(path, data)
+            if snapshot.generation == generation and (snapshot.history_runs or 0) < runs:
+                write_atomic(path, _encode(attrs.evolve(snapshot, history_runs=runs)), mode=0o600)
+            return
+
     def restart_history(self) -> Path | None:
         """Start a new, empty run history; the old one is kept beside it, renamed.
 
