@@ -149,6 +149,36 @@ def _silence_stdout(stdout: TextIO) -> None:
         pass
 
 
+def _write_run_line(
+    stderr: TextIO,
+    *,
+    args: argparse.Namespace | None,
+    error: BaseException | None,
+    exit_code: int,
+    facts: dict[str, object],
+    started: float,
+) -> None:
+    """The ``--log-format json`` line that closes every run, whatever its outcome."""
+    message: str | None = None
+    extra: dict[str, object] = {}
+    if error is not None:
+        debug = bool(getattr(args, "debug", False))
+        _, message, extra = _explain(error, debug=debug, args=args)
+        if debug:
+            extra["traceback"] = "".join(traceback.format_exception(error))
+    outcome = _outcome(error, facts)
+    event = run_event(
+        command=getattr(args, "command", None),
+        exit_code=exit_code,
+        seconds=time.monotonic() - started,
+        facts=facts,
+        outcome=outcome,
+        message=message,
+        extra=extra,
+    )
+    _write_err(stderr, json_line(event), _secrets_in_environment(args))
+
+
 def _nothing() -> None:
     """Nothing to undo: logging was not set up yet."""
 
@@ -204,22 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.clear()
         undo_logging()
     if json_logs:
-        message: str | None = None
-        extra: dict[str, object] = {}
-        if error is not None:
-            debug = bool(getattr(args, "debug", False))
-            _, message, extra = _explain(error, debug=debug, args=args)
-            if debug:
-                extra["traceback"] = "".join(traceback.format_exception(error))
-        outcome = _outcome(error, console.facts)
-        event = run_event(
-            command=getattr(args, "command", None),
+        _write_run_line(
+            stderr,
+            args=args,
+            error=error,
             exit_code=exit_code,
-            seconds=time.monotonic() - started,
             facts=console.facts,
-            outcome=outcome,
-            message=message,
-            extra=extra,
+            started=started,
         )
-        _write_err(stderr, json_line(event), _secrets_in_environment(args))
     return exit_code
