@@ -27,6 +27,7 @@ from lucca_sync._engine._binding import (
     check_max_age,
     moved_generation,
 )
+from lucca_sync._engine._gc import collector_paused
 from lucca_sync._engine._history import RunOutcome, RunRecord, load_records
 from lucca_sync._engine._incremental import (
     DEFAULT_FULL_EVERY,
@@ -385,8 +386,10 @@ def _check_before_writing(
             moved = moved_generation(plan, sink)
         except Exception as exc:
             raise _wrapped(sink, "generation", exc) from exc
+        touches = plan.creates or plan.updates or plan.reactivations or plan.excludes
         try:
-            users = list(sink.users())
+            # A plan without actions touches nobody: no user to compare (a no-op run).
+            users = list(sink.users()) if touches or plan.suspensions else []
         except Exception as exc:
             raise _wrapped(sink, "users", exc) from exc
         problems = _stale(plan, users)
@@ -441,6 +444,27 @@ def apply(
         ConfigurationError: ``retries`` is negative, or ``max_age`` is not a positive
             ``timedelta`` or ``None``.
     """
+    # Applying to a large target copies and compares many entries: no collection meanwhile.
+    with collector_paused():
+        return _apply(
+            plan,
+            sink,
+            expected_digest=expected_digest,
+            retries=retries,
+            verify_target=verify_target,
+            max_age=max_age,
+        )
+
+
+def _apply(
+    plan: Plan,
+    sink: Sink,
+    *,
+    expected_digest: str | None,
+    retries: int,
+    verify_target: bool,
+    max_age: timedelta | None,
+) -> SyncReport:
     if retries < 0:
         raise ConfigurationError(f"retries must be >= 0, got {retries!r}")
     max_age = check_max_age(max_age)

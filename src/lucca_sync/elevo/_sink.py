@@ -218,6 +218,9 @@ class ElevoSink(Sink):
         # Publications so far, as recorded in the state (see generation()).
         self._generation = 0
         self._working: dict[str, Entry] | None = None
+        # Whether an action of this batch changed it: a batch that did not (a no-op run)
+        # is neither checked, nor rendered, nor compared entry by entry.
+        self._changed = False
         # Deliver at the next commit even if nothing changed (unconfirmed previous delivery).
         self._force = False
         # The key the published snapshot was encrypted for (a new key alone re-delivers).
@@ -554,6 +557,7 @@ class ElevoSink(Sink):
 
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:
         """Add ``key`` as an active, managed user (a row in the next file)."""
+        self._changed = True
         working = self._batch()
         previous = working.get(key)
         working[key] = Entry(
@@ -568,6 +572,7 @@ class ElevoSink(Sink):
 
         An excluded user is back in scope; an unmanaged user becomes managed.
         """
+        self._changed = True
         working = self._batch()
         if new_key is not None and key not in working and new_key in working:
             key, new_key = new_key, None  # the adoption was already applied: idempotent
@@ -586,6 +591,7 @@ class ElevoSink(Sink):
 
     def suspend(self, key: str) -> None:
         """Leave ``key`` out of the next file, which makes Elevo suspend the user."""
+        self._changed = True
         entry = self._get(key)
         if not entry.managed:
             raise SinkError(f"Elevo user {key} is not managed by the sync", key=key)
@@ -594,6 +600,7 @@ class ElevoSink(Sink):
 
     def reactivate(self, key: str, changes: Mapping[str, str | None]) -> None:
         """Put ``key`` back in the next file (Elevo reactivates it) with ``changes``."""
+        self._changed = True
         entry = self._get(key)
         self._batch()[key] = Entry(
             fields=self._fields(key, entry.fields, changes), origin=entry.origin
@@ -604,6 +611,7 @@ class ElevoSink(Sink):
 
         The last published fields stay in the state. Unmanaged users are protected already.
         """
+        self._changed = True
         entry = self._get(key)
         if entry.managed:
             self._batch()[key] = attrs.evolve(entry, excluded=True)
@@ -620,8 +628,11 @@ class ElevoSink(Sink):
         Raises:
             SinkError: The state file is unreadable or of another format version.
         """
+        if not (plan.creates or plan.updates or plan.reactivations or plan.excludes
+                or plan.suspensions):  # fmt: skip
+            return {}  # the file would not change: commit() would deliver nothing
         published = self._load()
-        saved = self._working
+        saved, changed = self._working, self._changed
         self._working = {key: attrs.evolve(entry, origin=key) for key, entry in published.items()}
         refused: dict[str, str] = {}
         adoptions = [update for update in plan.updates if update.new_key is not None]
@@ -643,7 +654,7 @@ class ElevoSink(Sink):
                     refused.setdefault(key, str(exc))
             working = self._batch()
         finally:
-            self._working = saved
+            self._working, self._changed = saved, changed
         full = {key: entry for key, entry in working.items() if _writes_row(entry)}
         targets = set(full) | {key for key, entry in working.items() if _writes_skip(key, entry)}
         for key, reason in _check(full, targets, working, published).items():
@@ -916,6 +927,7 @@ class ElevoSink(Sink):
     def _release(self) -> None:
         """End of a run: forget the batch and give the state lock back."""
         self._working = None
+        self._changed = False
         self._suspended = set()
         self._lock.release()
 
@@ -973,6 +985,10 @@ class ElevoSink(Sink):
 
     def _publish(self) -> Mapping[str, str]:
         working = self._batch()
+        recipient = None if self._recipient is None else self._recipient.identity
+        if not self._changed and not self._rekeyed(recipient) and not self._force:
+            _log.info("Elevo snapshot unchanged: nothing delivered")
+            return {}
         unidentified = [
             key
             for key, entry in working.items()
