@@ -50,8 +50,6 @@ class TestElevoNoOp:
         self, fake: FakeLucca, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         publish_once(fake, tmp_path)
-        state = elevo(tmp_path).state_path
-        before = state.read_bytes()
         (tmp_path / "drop" / "users.csv").unlink()
 
         def refuse(*_args: object, **_kwargs: object) -> bytes:
@@ -64,8 +62,8 @@ class TestElevoNoOp:
         report = apply(again, sink)
         assert again.is_empty
         assert not report.failures
+        # The state may record the run (its history); the users file is not written again.
         assert not (tmp_path / "drop" / "users.csv").exists()
-        assert state.read_bytes() == before
 
     def test_the_state_is_compact_and_an_indented_one_still_reads(
         self, fake: FakeLucca, tmp_path: Path
