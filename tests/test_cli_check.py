@@ -114,19 +114,6 @@ class TestCheckDirectoryTarget:
         assert lines[-1] == "lucca-sync: error: check found 2 problem(s), listed above"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SftpServer]:
-    with SftpServer(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    folder = tmp_path / "uploads" / "users"
-    folder.mkdir(parents=True)
-    return folder
-
-
 def sftp_sink(server: SftpServer, remote: Path, tmp_path: Path, **changes: str) -> str:
     settings = {
         "host": "127.0.0.1",

@@ -6,7 +6,6 @@ import getpass
 import shutil
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -20,19 +19,6 @@ from sftp_server import SftpServer, keygen
 
 def person(key: str) -> dict[str, str | None]:
     return {"uniq_identifier": key, "first_name": "Zoé", "email": f"u{key}@acme.example"}
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[SftpServer]:
-    with SftpServer(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
-    folder = tmp_path / "uploads" / "users"
-    folder.mkdir(parents=True)
-    return folder
 
 
 def make_sink(server: SftpServer, remote: Path, tmp_path: Path, **options: object) -> ElevoSink:
