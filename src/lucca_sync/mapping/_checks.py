@@ -15,7 +15,9 @@ from decimal import Decimal, InvalidOperation
 __all__ = ["check_record", "check_value", "date_check", "value_check"]
 
 # Pragmatic address syntax: one "@", no whitespace, a dot in the domain, no dot at either end.
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+# Possessive (no run can end earlier and still match: the next character is one its class
+# excludes), so a mismatch is found without backtracking; checked for every employee.
+_EMAIL = re.compile(r"[^@\s]++@[^@\s.]++(?:\.[^@\s.]++)+")
 _USERNAME = re.compile(r"[A-Za-z0-9._-]+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")

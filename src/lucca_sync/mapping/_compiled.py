@@ -11,7 +11,7 @@ check that both give the same records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from lucca_sync._employee import Employee
@@ -30,51 +30,56 @@ _LOGIN_KEYS = ("email", "username")
 
 
 def compile_record(
-    key_field: str, manager_field: str, plain: Sequence[PlainField], targets: Collection[str]
+    key_field: str, manager_field: str, plain: Sequence[PlainField]
 ) -> Callable[[Employee], Record | None] | None:
     """The record of the common case, or ``None`` for any employee that is not; ``None``
     instead of a function when some field is not a plain attribute."""
     if any(path is None for _, path, _, _, _ in plain):
         return None
     namespace: dict[str, object] = {"date": date}
-    lines = ["def record(employee):", f"    record = {{{key_field!r}: str(employee.id)}}"]
-    for index, (key, path, check, check_date, clears) in enumerate(plain):
+    lines = ["def record(employee):"]
+    # Each field's value goes to a local, and the record is one dict display at the end: a
+    # dict built at its size, instead of one growing by a key at a time.
+    for index, (_, path, check, check_date, clears) in enumerate(plain):
         assert path is not None  # noqa: S101 - checked above
+        value = f"value_{index}"
         # Attribute names come from Employee's own (see attribute_path), keys go in as repr().
-        lines.append(f"    value = employee.{path[0]}")
+        lines.append(f"    {value} = employee.{path[0]}")
         if len(path) == 2:
-            lines.append(f"    value = None if value is None else value.{path[1]}")
-        text_test = "not value or value.isspace()"
+            lines.append(f"    {value} = None if {value} is None else {value}.{path[1]}")
+        text_test = f"not {value} or {value}.isspace()"
         if check is not None:
             namespace[f"check_{index}"] = check
-            text_test += f" or check_{index}(value) is not None"
+            text_test += f" or check_{index}({value}) is not None"
         lines += [
-            "    if type(value) is str:",
+            f"    if type({value}) is str:",
             f"        if {text_test}:",
             "            return None",
-            f"        record[{key!r}] = value",
-            "    elif type(value) is date:",
-            "        value = value.isoformat()",
+            f"    elif type({value}) is date:",
+            f"        {value} = {value}.isoformat()",
         ]
         if check_date is not None:
             namespace[f"check_date_{index}"] = check_date
             lines += [
-                f"        if check_date_{index}(value) is not None:",
+                f"        if check_date_{index}({value}) is not None:",
                 "            return None",
             ]
-        lines.append(f"        record[{key!r}] = value")
-        if clears:
-            lines += ["    elif value is None:", f"        record[{key!r}] = None"]
-        lines += ["    else:", "        return None"]
+        if not clears:
+            lines += [f"    elif {value} is None:", "        return None"]
+        lines += [f"    elif {value} is not None:", "        return None"]
+    keys = {key: f"value_{index}" for index, (key, *_) in enumerate(plain)}
+    login = [keys[key] for key in _LOGIN_KEYS if key in keys]
+    if login:
+        lines.append(f"    if {' and '.join(f'{value} is None' for value in login)}:")
+        lines.append("        return None")
     lines += [
         "    manager = employee.manager_id",
-        f"    record[{manager_field!r}] = None if manager is None else str(manager)",
+        "    return {",
+        f"        {key_field!r}: str(employee.id),",
+        *(f"        {key!r}: {value}," for key, value in keys.items()),
+        f"        {manager_field!r}: None if manager is None else str(manager),",
+        "    }",
     ]
-    login = [key for key in _LOGIN_KEYS if key in targets]
-    if login:
-        lines.append(f"    if {' and '.join(f'record.get({key!r}) is None' for key in login)}:")
-        lines.append("        return None")
-    lines.append("    return record")
     code = compile("\n".join(lines) + "\n", "<lucca_sync generated mapping>", "exec")
     exec(code, namespace)  # noqa: S102 - our own code: attribute names and repr()'d keys
     # Taken out of its namespace, the function and its globals form no reference cycle.

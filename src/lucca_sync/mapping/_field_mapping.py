@@ -87,7 +87,6 @@ class FieldMapping:
                 )
                 for key, field, _, check, check_date, clears in plain
             ],
-            self.fields,
         )
         object.__setattr__(self, "_compiled", compiled)
 
