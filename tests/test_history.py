@@ -187,7 +187,7 @@ class TestLostHistory:
     def test_a_deleted_history_stops_the_next_plan(self, tmp_path: Path) -> None:
         self.published(tmp_path)
         self.history(tmp_path).unlink()
-        with pytest.raises(SinkError, match="is missing, but the published state records 3"):
+        with pytest.raises(SinkError, match="is missing, but the state folder records 3"):
             sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
 
     def test_a_history_replaced_by_an_older_copy_stops_the_next_plan(self, tmp_path: Path) -> None:
@@ -227,10 +227,10 @@ class TestLostHistory:
         document = json.loads(state.read_text(encoding="utf-8"))
         del document["history_runs"]
         state.write_text(json.dumps(document), encoding="utf-8")
+        (tmp_path / "state" / "elevo-history.count").unlink()  # written by later versions
         self.history(tmp_path).unlink()
         assert self.sink(tmp_path).load_history() == []
         sync(company(301, leavers=range(1, 10)), self.sink(tmp_path))
-        assert json.loads(state.read_text(encoding="utf-8"))["history_runs"] == 1
         self.history(tmp_path).unlink()
         with pytest.raises(SinkError, match="is missing"):
             self.sink(tmp_path).load_history()

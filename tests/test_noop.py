@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lucca_sync import ApiKey, LuccaDirectory, Safety, apply, plan
-from lucca_sync.elevo import ElevoSink
+from lucca_sync.elevo import ElevoSink, _refusals
 from lucca_sync.elevo import _sink as elevo_sink
 from lucca_sync.sinks import TargetUser
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company
@@ -56,7 +56,7 @@ class TestElevoNoOp:
             raise AssertionError("a no-op run rendered the users file")
 
         monkeypatch.setattr(elevo_sink, "render", refuse)
-        monkeypatch.setattr(elevo_sink, "_settle", refuse)
+        monkeypatch.setattr(_refusals.FileCheck, "settle", refuse)
         sink = elevo(tmp_path)
         again = plan(directory(fake), sink, today=TODAY)
         report = apply(again, sink)

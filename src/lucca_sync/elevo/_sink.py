@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import attrs
-
-from lucca_sync.elevo._atomic import probe_folder, write_atomic
-from lucca_sync.elevo._csv import (
-    KEY,
-    MANAGER,
-    FileRow,
-    accepts_field,
-    check_record,
-    render,
-    row_order,
-)
+from lucca_sync.elevo._atomic import probe_folder
+from lucca_sync.elevo._batch import Batch
+from lucca_sync.elevo._csv import KEY, MANAGER, accepts_field, render, row_order
 from lucca_sync.elevo._csv import read_export as _read_export
 from lucca_sync.elevo._delivery import (
     Delivery,
@@ -48,6 +37,8 @@ from lucca_sync.elevo._recovery import (
     how_to_rebuild,
     read_copy,
 )
+from lucca_sync.elevo._refusals import FileCheck
+from lucca_sync.elevo._rows import in_file, rows, writes_skip
 from lucca_sync.elevo._state import HISTORY_RECOVERY, Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import ConfigurationError, SinkError
 from lucca_sync.sinks import Sink, TargetUser
@@ -58,51 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["ElevoSink"]
 
 _log = logging.getLogger("lucca_sync.elevo")
-# Elevo needs these unique across its users (compared as _fold does).
-_UNIQUE = ("email", "username", "registration_number")
 _PORT = re.compile(r"(?<=^sftp://)([^/]*?):\d+(?=/)")
-#: The incremental-sync state (see :meth:`ElevoSink.save_sync_state`), beside the snapshot.
-SYNC_STATE_NAME = "elevo-sync-state.json"
 
 StrPath = str | os.PathLike[str]
-
-
-def _writes_row(entry: Entry) -> bool:
-    """A managed user in scope and active: a full row."""
-    return entry.managed and not entry.excluded and not entry.suspended
-
-
-def _writes_skip(key: str, entry: Entry) -> bool:
-    """Users Elevo must leave as they are: excluded ones, and unmanaged ones it knows by key."""
-    if entry.managed:
-        return entry.excluded
-    return bool(entry.fields.get(KEY))
-
-
-def _identifier(key: str, entry: Entry) -> str:
-    """The ``uniq_identifier`` Elevo knows the user by: the key, unless adoption kept another."""
-    return entry.fields.get(KEY) or key
-
-
-def _in_file(entries: Mapping[str, Entry]) -> set[str]:
-    """The identifiers a file written from ``entries`` names (rows and ``skip`` rows)."""
-    return {
-        _identifier(key, entry)
-        for key, entry in entries.items()
-        if _writes_row(entry) or _writes_skip(key, entry)
-    }
-
-
-def _fold(value: str | None) -> str:
-    """``value`` as Elevo compares it: trimmed, case-insensitive, and composed alike (NFC).
-
-    ``"Zoé@x"`` typed with a combining accent and ``"ZOÉ@X"`` typed with a precomposed one
-    are the same address: both fold to one text, so they count as duplicates.
-    """
-    text = (value or "").strip()
-    if text.isascii():
-        return text.lower()  # the usual case; the same result, without normalising
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 class ElevoSink(Sink):
@@ -208,19 +157,18 @@ class ElevoSink(Sink):
         self._lock_timeout = lock_timeout
         # The sink has never published to this target (no state, no published file found).
         self._first = False
-        # Identifiers suspended by the current batch: the only ones a file may leave out.
-        self._suspended: set[str] = set()
         self._published: dict[str, Entry] | None = None
+        # The checks of a file over the published snapshot (its index is kept between uses).
+        self._file_check: FileCheck | None = None
         # Records the history held at the last publication (None: not known, taken as it is).
         self._history_runs: int | None = None
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
         # Publications so far, as recorded in the state (see generation()).
         self._generation = 0
-        self._working: dict[str, Entry] | None = None
-        # Whether an action of this batch changed it: a batch that did not (a no-op run)
-        # is neither checked, nor rendered, nor compared entry by entry.
-        self._changed = False
+        # The open batch; one that changed nothing (a no-op run) is neither checked, nor
+        # rendered, nor compared entry by entry.
+        self._working: Batch | None = None
         # Deliver at the next commit even if nothing changed (unconfirmed previous delivery).
         self._force = False
         # The key the published snapshot was encrypted for (a new key alone re-delivers).
@@ -520,50 +468,23 @@ class ElevoSink(Sink):
             raise SinkError(
                 f"cannot update the Elevo state in {self._store.folder}: {exc}"
             ) from exc
-        self._working = {key: attrs.evolve(entry, origin=key) for key, entry in published.items()}
-        self._suspended = set()
+        self._working = Batch(published)
 
-    def _batch(self) -> dict[str, Entry]:
+    def _batch(self) -> Batch:
         if self._working is None:
             self.begin()
         assert self._working is not None  # noqa: S101 - set by begin()
         return self._working
 
-    def _get(self, key: str) -> Entry:
-        entry = self._batch().get(key)
-        if entry is None:
-            raise SinkError(
-                f"Elevo user {key} is not in the last published snapshot; re-plan against the "
-                "current state",
-                key=key,
-            )
-        return entry
-
-    def _fields(
-        self, key: str, base: Mapping[str, str | None], changes: Mapping[str, str | None]
-    ) -> dict[str, str | None]:
-        for name, value in changes.items():
-            if not accepts_field(name):
-                raise SinkError(
-                    f"field {name!r} of user {key} is not a column of Elevo's users file",
-                    key=key,
-                )
-            if value is not None and not isinstance(value, str):
-                raise SinkError(f"field {name!r} of user {key} is not text", key=key)
-        if changes.get(KEY, key) != key:
-            raise SinkError(f"user {key}: the uniq_identifier field differs from the key", key=key)
-        # An adopted user's own identifier stays: Elevo would take another one for a new user.
-        return {**base, **changes, KEY: base.get(KEY) or key}
+    def _checks(self, published: dict[str, Entry]) -> FileCheck:
+        """The checks of a file over ``published``, kept while it stays the published one."""
+        if self._file_check is None or self._file_check.published is not published:
+            self._file_check = FileCheck(published)
+        return self._file_check
 
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:
         """Add ``key`` as an active, managed user (a row in the next file)."""
-        self._changed = True
-        working = self._batch()
-        previous = working.get(key)
-        working[key] = Entry(
-            fields=self._fields(key, {}, fields),
-            origin=None if previous is None else previous.origin,
-        )
+        self._batch().create(key, fields)
 
     def update(
         self, key: str, changes: Mapping[str, str | None], *, new_key: str | None = None
@@ -572,58 +493,32 @@ class ElevoSink(Sink):
 
         An excluded user is back in scope; an unmanaged user becomes managed.
         """
-        self._changed = True
-        working = self._batch()
-        if new_key is not None and key not in working and new_key in working:
-            key, new_key = new_key, None  # the adoption was already applied: idempotent
-        entry = self._get(key)
-        target = key if new_key is None else new_key
-        if target != key and target in working:
-            raise SinkError(
-                f"cannot adopt Elevo user {key} as {target}: that key is already used",
-                key=key,
-            )
-        fields = self._fields(target, entry.fields, changes)
-        del working[key]
-        working[target] = Entry(
-            fields=fields, suspended=entry.suspended, managed=True, origin=entry.origin
-        )
+        self._batch().update(key, changes, new_key=new_key)
 
     def suspend(self, key: str) -> None:
         """Leave ``key`` out of the next file, which makes Elevo suspend the user."""
-        self._changed = True
-        entry = self._get(key)
-        if not entry.managed:
-            raise SinkError(f"Elevo user {key} is not managed by the sync", key=key)
-        self._batch()[key] = attrs.evolve(entry, suspended=True, excluded=False)
-        self._suspended.add(_identifier(key, entry))
+        self._batch().suspend(key)
 
     def reactivate(self, key: str, changes: Mapping[str, str | None]) -> None:
         """Put ``key`` back in the next file (Elevo reactivates it) with ``changes``."""
-        self._changed = True
-        entry = self._get(key)
-        self._batch()[key] = Entry(
-            fields=self._fields(key, entry.fields, changes), origin=entry.origin
-        )
+        self._batch().reactivate(key, changes)
 
     def exclude(self, key: str) -> None:
         """Write ``key`` as a ``skip`` row: Elevo keeps the user as is and receives no data.
 
         The last published fields stay in the state. Unmanaged users are protected already.
         """
-        self._changed = True
-        entry = self._get(key)
-        if entry.managed:
-            self._batch()[key] = attrs.evolve(entry, excluded=True)
+        self._batch().exclude(key)
 
     def check_plan(self, plan: Plan) -> Mapping[str, str]:
         """The records Elevo would refuse if ``plan`` were applied now, ``{key: reason}``.
 
-        Replays the plan's actions on a copy of the published snapshot with the methods
-        :func:`lucca_sync.apply` calls, then checks the file that would result as
-        :meth:`commit` does: values, e-mails, usernames and registration numbers unique
-        (trimmed, case-insensitive, NFC), managers that are rows of the file. Once, without
-        taking a refused manager's reports along: the planner re-attaches them. Writes nothing.
+        Replays the plan's actions on a copy-on-write batch over the published snapshot, as
+        :func:`lucca_sync.apply` would, then checks the file that would result as
+        :meth:`commit` does — the users the plan touches and those whose row they can affect:
+        values, e-mails, usernames and registration numbers unique (trimmed,
+        case-insensitive, NFC), managers that are rows of the file. Once, without taking a
+        refused manager's reports along: the planner re-attaches them. Writes nothing.
 
         Raises:
             SinkError: The state file is unreadable or of another format version.
@@ -632,32 +527,25 @@ class ElevoSink(Sink):
                 or plan.suspensions):  # fmt: skip
             return {}  # the file would not change: commit() would deliver nothing
         published = self._load()
-        saved, changed = self._working, self._changed
-        self._working = {key: attrs.evolve(entry, origin=key) for key, entry in published.items()}
+        batch = Batch(published)
         refused: dict[str, str] = {}
         adoptions = [update for update in plan.updates if update.new_key is not None]
         calls: list[tuple[str, Callable[[], None]]] = [
-            *((u.new_key or u.key, partial(self.update, u.key, u.values, new_key=u.new_key))
+            *((u.new_key or u.key, partial(batch.update, u.key, u.values, new_key=u.new_key))
               for u in adoptions),
-            *((c.key, partial(self.create, c.key, c.fields)) for c in plan.creates),
-            *((r.key, partial(self.reactivate, r.key, r.values)) for r in plan.reactivations),
-            *((u.key, partial(self.update, u.key, u.values))
+            *((c.key, partial(batch.create, c.key, c.fields)) for c in plan.creates),
+            *((r.key, partial(batch.reactivate, r.key, r.values)) for r in plan.reactivations),
+            *((u.key, partial(batch.update, u.key, u.values))
               for u in plan.updates if u.new_key is None),
-            *((e.key, partial(self.exclude, e.key)) for e in plan.excludes),
-            *((s.key, partial(self.suspend, s.key)) for s in plan.suspensions),
+            *((e.key, partial(batch.exclude, e.key)) for e in plan.excludes),
+            *((s.key, partial(batch.suspend, s.key)) for s in plan.suspensions),
         ]  # fmt: skip
-        try:
-            for key, call in calls:
-                try:
-                    call()
-                except SinkError as exc:
-                    refused.setdefault(key, str(exc))
-            working = self._batch()
-        finally:
-            self._working, self._changed = saved, changed
-        full = {key: entry for key, entry in working.items() if _writes_row(entry)}
-        targets = set(full) | {key for key, entry in working.items() if _writes_skip(key, entry)}
-        for key, reason in _check(full, targets, working, published).items():
+        for key, call in calls:
+            try:
+                call()
+            except SinkError as exc:
+                refused.setdefault(key, str(exc))
+        for key, reason in self._checks(published).check(batch).items():
             refused.setdefault(key, reason)
         return refused
 
@@ -672,23 +560,7 @@ class ElevoSink(Sink):
             SinkError: The state folder cannot be read.
         """
         self._load()
-        path = self._store.folder / SYNC_STATE_NAME
-        try:
-            document = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise SinkError(f"cannot read the sync state {path}: {exc.strerror}") from exc
-        except ValueError:
-            _log.warning("the sync state %s is not JSON; the next plan reads everyone", path)
-            return None
-        if not isinstance(document, dict) or not isinstance(document.get("state"), dict):
-            return None
-        if document.get("snapshot_sha256") != self._published_sha256:
-            _log.info("the sync state does not follow the published snapshot; ignored")
-            return None
-        state: dict[str, object] = document["state"]
-        return state
+        return self._store.load_sync_state(self._published_sha256)
 
     def save_sync_state(self, state: Mapping[str, object]) -> None:
         """Save ``state`` beside the published snapshot (atomically; nothing is delivered).
@@ -700,11 +572,8 @@ class ElevoSink(Sink):
             self._load()
         # Tagged with the snapshot this sink read or committed last (the lock may be released
         # by now: if another run published since, the tags differ and the state is ignored).
-        document = {"snapshot_sha256": self._published_sha256, "state": dict(state)}
-        data = (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8")
         try:
-            self._store.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(self._store.folder / SYNC_STATE_NAME, data, mode=0o600)
+            self._store.save_sync_state(self._published_sha256, state)
         except OSError as exc:
             raise SinkError(
                 f"cannot write the sync state in {self._store.folder} ({exc.strerror})"
@@ -713,14 +582,15 @@ class ElevoSink(Sink):
     def load_history(self) -> list[Mapping[str, object]]:
         """The run history kept in ``elevo-history.jsonl`` in the state folder, oldest first.
 
-        The published state records how many runs the history held when it was published;
-        a history that is missing, shorter, or has a line that is not a record was lost or
+        The state folder records how many runs the history held after the last recorded run
+        (``elevo-history.count``, and the published state at each publication); a history
+        that is missing, shorter, or has a line that is not a record was lost or
         damaged, and the rolling limits cannot be measured: this raises rather than count
         from zero. :meth:`restart_history` starts a new one, knowingly.
 
         Raises:
             SinkError: The history file cannot be read, is damaged, or is shorter than the
-                published state records.
+                state folder records.
         """
         expected = self._history_runs
         if self._published is None:
@@ -728,12 +598,13 @@ class ElevoSink(Sink):
             # taking the state lock, which apply gave back when it committed.
             snapshot = self._store.load()
             expected = None if snapshot is None else snapshot.history_runs
+        expected = self._store.expected_runs(expected)
         records = self._store.read_history()
         if expected is not None and len(records) < expected:
             found = "missing" if not records else f"holds {len(records)} run(s)"
             raise SinkError(
-                f"the run history {self._store.history_path} is {found}, but the published "
-                f"state records {expected}: it was deleted, cut or replaced by an "
+                f"the run history {self._store.history_path} is {found}, but the state folder "
+                f"records {expected}: it was deleted, cut or replaced by an "
                 f"older copy, or a run could not be recorded. {HISTORY_RECOVERY}"
             )
         return records
@@ -770,7 +641,7 @@ class ElevoSink(Sink):
     def append_history(self, record: Mapping[str, object]) -> None:
         """Append ``record`` to ``elevo-history.jsonl`` (one line, made durable).
 
-        The published state then records the history's new length (under the state lock).
+        The state folder then records the history's new length (under the state lock).
 
         Raises:
             SinkError: The state folder is not writable.
@@ -780,13 +651,13 @@ class ElevoSink(Sink):
             appended = True
         except OSError as exc:
             appended, failure = False, exc
-        # The state records the record too, written or not: a history without it is refused
-        # by the next plan (unless the state cannot be written either).
+        # The count includes the record, written or not: a history without it is refused by
+        # the next plan (unless the count cannot be written either).
         held = self._lock.held
         self._lock.acquire(self._lock_timeout)
         try:
             runs = len(self._store.read_history()) + (0 if appended else 1)
-            self._store.count_history(runs, self._generation)
+            self._store.count_history(runs)
         except OSError as exc:
             raise SinkError(
                 f"cannot record the run history's length in {self._store.folder} ({exc.strerror})"
@@ -927,8 +798,6 @@ class ElevoSink(Sink):
     def _release(self) -> None:
         """End of a run: forget the batch and give the state lock back."""
         self._working = None
-        self._changed = False
-        self._suspended = set()
         self._lock.release()
 
     def abort(self) -> None:
@@ -984,15 +853,15 @@ class ElevoSink(Sink):
             self._release()
 
     def _publish(self) -> Mapping[str, str]:
-        working = self._batch()
+        batch = self._batch()
         recipient = None if self._recipient is None else self._recipient.identity
-        if not self._changed and not self._rekeyed(recipient) and not self._force:
+        if not batch.changed and not self._rekeyed(recipient) and not self._force:
             _log.info("Elevo snapshot unchanged: nothing delivered")
             return {}
         unidentified = [
             key
-            for key, entry in working.items()
-            if not entry.managed and not entry.suspended and not _writes_skip(key, entry)
+            for key, entry in batch.items()
+            if not entry.managed and not entry.suspended and not writes_skip(entry)
         ]
         if unidentified and not self._omit_unidentified:
             # Elevo suspends whoever the file omits: doubt must not become a suspension.
@@ -1004,17 +873,16 @@ class ElevoSink(Sink):
                 "omit_unidentified=True once Elevo support confirmed they are outside the sync"
             )
         published = self._load()
-        refusals = _settle(working, published)
-        rows = _rows(working, refusals.held)
-        self._check_nobody_dropped(published, {row.key for row in rows})
-        data = render(rows)
-        after = {key: attrs.evolve(entry, origin=None) for key, entry in working.items()}
-        recipient = None if self._recipient is None else self._recipient.identity
-        if after == published and not self._rekeyed(recipient) and not self._force:
+        refusals = self._checks(published).settle(batch)
+        written = rows(batch.items(), refusals.held)
+        self._check_nobody_dropped(published, {row.key for row in written}, batch.suspended)
+        if not batch.differs() and not self._rekeyed(recipient) and not self._force:
             # Nothing new to tell Elevo: sending the same file again would only cost a run.
             self._log_refusals(refusals.reasons)
             _log.info("Elevo snapshot unchanged: nothing delivered")
             return dict(refusals.reasons)
+        data = render(written)
+        after = batch.after()
         snapshot = Snapshot(
             users=after,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -1066,15 +934,18 @@ class ElevoSink(Sink):
         self._log_refusals(refusals.reasons)
         _log.info(
             "published Elevo snapshot: %d rows, %d skip rows, %d refused",
-            sum(not row.skip for row in rows),
-            sum(row.skip for row in rows),
+            sum(not row.skip for row in written),
+            sum(row.skip for row in written),
             len(refusals.reasons),
         )
         return dict(refusals.reasons)
 
-    def _check_nobody_dropped(self, published: Mapping[str, Entry], named: set[str]) -> None:
+    @staticmethod
+    def _check_nobody_dropped(
+        published: Mapping[str, Entry], named: set[str], suspended: set[str]
+    ) -> None:
         """The invariant: an identifier of the last file is in this one, or was suspended."""
-        dropped = _in_file(published) - named - self._suspended
+        dropped = in_file(published) - named - suspended
         if dropped:
             shown = ", ".join(sorted(dropped, key=row_order)[:5])
             raise SinkError(
@@ -1083,23 +954,6 @@ class ElevoSink(Sink):
                 "accounts for: Elevo would suspend them; nothing was published. This is a bug "
                 "of the sink or of the plan: please report it"
             )
-
-
-def _rows(working: Mapping[str, Entry], held: set[str]) -> list[FileRow]:
-    """The file's rows: full rows under each user's identifier, then ``skip`` rows."""
-    identifiers = {key: _identifier(key, entry) for key, entry in working.items()}
-    rows = []
-    for key, entry in working.items():
-        if key in held or _writes_skip(key, entry):
-            rows.append(FileRow(identifiers[key], skip=True))
-        elif _writes_row(entry):
-            fields = dict(entry.fields)
-            manager = fields.get(MANAGER)
-            if manager:
-                # Managers are referred to by key; the file names them by identifier.
-                fields[MANAGER] = identifiers.get(manager, manager)
-            rows.append(FileRow(identifiers[key], fields))
-    return rows
 
 
 def _same(recorded: str, current: str) -> bool:
@@ -1116,120 +970,3 @@ def _seed(path: Path) -> dict[str, Entry]:
     rows = _read_export(path)
     _log.info("seeded the Elevo state with %d users from an export", len(rows))
     return {row.key: Entry(fields=row.fields, managed=False) for row in rows}
-
-
-@attrs.define
-class _Refusals:
-    reasons: dict[str, str] = attrs.Factory(dict)
-    held: set[str] = attrs.Factory(set)
-
-
-def _settle(working: dict[str, Entry], published: Mapping[str, Entry]) -> _Refusals:
-    """Refuse the records Elevo would reject, until every remaining row is valid.
-
-    A refused record reverts to its published entry (under its published key); when that entry
-    was an active row it is *held*: written as a ``skip`` row, so Elevo keeps the user as is.
-    Refusing a manager can invalidate its reports, hence the loop.
-    """
-    result = _Refusals()
-    while True:
-        full = {
-            key: entry
-            for key, entry in working.items()
-            if _writes_row(entry) and key not in result.held
-        }
-        targets = set(full) | {
-            key for key, entry in working.items() if key in result.held or _writes_skip(key, entry)
-        }
-        refused = _check(full, targets, working, published)
-        if not refused:
-            return result
-        for key, reason in refused.items():
-            result.reasons[key] = reason
-            origin = working.pop(key).origin
-            if origin is None or origin not in published or origin in working:
-                continue
-            working[origin] = attrs.evolve(published[origin], origin=origin)
-            if _writes_row(published[origin]):
-                result.held.add(origin)
-
-
-def _check(
-    full: Mapping[str, Entry],
-    targets: set[str],
-    working: Mapping[str, Entry],
-    published: Mapping[str, Entry],
-) -> dict[str, str]:
-    refused: dict[str, str] = {}
-    for key, entry in full.items():
-        reason = check_record(key, entry.fields)
-        if reason is not None:
-            refused[key] = reason
-    for column in _UNIQUE:
-        # Users Elevo holds without a full row still own their e-mail and username there.
-        owners = {
-            _fold(entry.fields.get(column)): key
-            for key, entry in working.items()
-            if key not in full and _fold(entry.fields.get(column))
-        }
-        groups: dict[str, list[str]] = {}
-        for key, entry in full.items():
-            value = _fold(entry.fields.get(column))
-            if value:
-                groups.setdefault(value, []).append(key)
-        for value, keys in groups.items():
-            if value in owners:
-                for key in keys:
-                    refused.setdefault(
-                        key,
-                        f"{column} is already used by Elevo user {owners[value]} "
-                        "(compared case-insensitively)",
-                    )
-                continue
-            if len(keys) == 1:
-                continue
-            # The user that already had this value in Elevo keeps it; the newcomers are refused.
-            keepers = [key for key in keys if _published_with(published, full[key], column, value)]
-            keep = keepers[0] if len(keepers) == 1 else None
-            for key in keys:
-                if key != keep:
-                    other = next(k for k in keys if k != key)
-                    refused.setdefault(
-                        key,
-                        f"{column} is also used by user {other} (Elevo needs it unique, "
-                        "compared case-insensitively)",
-                    )
-    by_identifier: dict[str, list[str]] = {}
-    for key in targets:
-        by_identifier.setdefault(_identifier(key, working[key]), []).append(key)
-    for identifier, keys in by_identifier.items():
-        if len(keys) < 2:
-            continue
-        # An adopted user kept its identifier; a newcomer whose Lucca id is that identifier
-        # would merge into them (or make Elevo cancel the file): the newcomer is refused.
-        for key in keys:
-            if key in full and not _published_as(published, full[key], identifier):
-                other = next(k for k in keys if k != key)
-                refused.setdefault(
-                    key,
-                    f"uniq_identifier {identifier} is already the identifier of Elevo user "
-                    f"{other} (kept when it was adopted)",
-                )
-    for key, entry in full.items():
-        manager = entry.fields.get(MANAGER)
-        if manager and manager not in targets and key not in refused:
-            refused[key] = (
-                f"manager_uniq_identifier {manager} is not a row of the file "
-                "(manager not synced, refused or suspended)"
-            )
-    return refused
-
-
-def _published_as(published: Mapping[str, Entry], entry: Entry, identifier: str) -> bool:
-    before = published.get(entry.origin) if entry.origin is not None else None
-    return before is not None and _identifier(entry.origin or "", before) == identifier
-
-
-def _published_with(published: Mapping[str, Entry], entry: Entry, column: str, value: str) -> bool:
-    before = published.get(entry.origin) if entry.origin is not None else None
-    return before is not None and _writes_row(before) and _fold(before.fields.get(column)) == value

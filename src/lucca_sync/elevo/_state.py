@@ -9,7 +9,9 @@ Two files live in the state folder:
   the two; see :func:`load`.
 
 Beside them, ``elevo-history.jsonl`` holds the run history: one JSON object per line, one line
-per applied run, appended (see :meth:`StateStore.append_history`).
+per applied run, appended (see :meth:`StateStore.append_history`), and
+``elevo-history.count`` how many lines it held after the last recorded run (a shorter history
+was cut). ``elevo-sync-state.json`` holds the incremental-sync state of the last applied plan.
 In an entry, ``fields["uniq_identifier"]`` is the identifier Elevo knows the user by. It is the
 entry's key (the Lucca id) except for a user adopted from an Elevo export who already had an
 identifier: that user keeps it (format version 2; version 1 states never differ, and are read
@@ -34,7 +36,7 @@ from lucca_sync.elevo._atomic import fsync_dir, write_atomic
 from lucca_sync.elevo._csv import row_order
 from lucca_sync.exceptions import SinkError
 
-__all__ = ["FORMAT", "VERSION", "Entry", "Snapshot", "StateStore"]
+__all__ = ["FORMAT", "SYNC_STATE_NAME", "VERSION", "Entry", "Snapshot", "StateStore"]
 
 FORMAT = "lucca_sync.elevo.state"
 VERSION = 2
@@ -46,6 +48,10 @@ PENDING_NAME = "elevo-state.pending.json"
 UNCONFIRMED_NAME = "elevo-delivery.unconfirmed"
 #: The run history, one JSON document per line.
 HISTORY_NAME = "elevo-history.jsonl"
+#: How many records the run history holds (at least), updated by every recorded run.
+COUNT_NAME = "elevo-history.count"
+#: The incremental-sync state, tagged with the digest of the snapshot it follows.
+SYNC_STATE_NAME = "elevo-sync-state.json"
 #: What to do about a lost or damaged run history, in Python and CLI terms.
 HISTORY_RECOVERY = (
     "The rolling safety limits cannot be measured without it, so nothing was planned or "
@@ -313,21 +319,48 @@ class StateStore:
             documents.append(document)
         return documents
 
-    def count_history(self, runs: int, generation: int) -> None:
-        """Record that the history holds ``runs`` records, in the state of ``generation``.
+    @property
+    def count_path(self) -> Path:
+        """How many records the run history holds since the last publication's count."""
+        return self.folder / COUNT_NAME
 
-        Called once a run's record is appended, so that losing that record shows too. A
-        state of another generation (another run published since) is left alone.
+    def count_history(self, runs: int) -> None:
+        """Record that the history holds ``runs`` records, so that losing one shows too.
+
+        Kept in a small file of its own rather than in the state, which is rewritten only when
+        a file is published: a run that publishes nothing does not re-encode every user.
         """
-        for path in (self.pending_path, self.path):
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            snapshot = _decode(path, data)
-            if snapshot.generation == generation and (snapshot.history_runs or 0) < runs:
-                write_atomic(path, _encode(attrs.evolve(snapshot, history_runs=runs)), mode=0o600)
-            return
+        if runs > (self._counted() or 0):
+            write_atomic(self.count_path, f"{runs}\n".encode(), mode=0o600)
+
+    def _counted(self) -> int | None:
+        try:
+            text = self.count_path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SinkError(
+                f"cannot read the run history's count {self.count_path}: {exc}"
+            ) from exc
+        if not text.isdigit():
+            raise SinkError(
+                f"the run history's count {self.count_path} is damaged. {HISTORY_RECOVERY}"
+            )
+        return int(text)
+
+    def expected_runs(self, published: int | None) -> int | None:
+        """How many records the history must hold at least (``None``: not known).
+
+        ``published`` is the count recorded with the published snapshot; the count file may
+        record more since (runs that published nothing).
+
+        Raises:
+            SinkError: The count file is damaged or unreadable.
+        """
+        counted = self._counted()
+        if counted is None:
+            return published
+        return max(counted, published or 0)
 
     def restart_history(self) -> Path | None:
         """Start a new, empty run history; the old one is kept beside it, renamed.
@@ -341,6 +374,8 @@ class StateStore:
         if self.history_path.exists():
             kept = self.folder / f"elevo-history.replaced-{now_iso().replace(':', '')}.jsonl"
             os.replace(self.history_path, kept)
+        with contextlib.suppress(FileNotFoundError):
+            self.count_path.unlink()
         for path in (self.pending_path, self.path):
             try:
                 data = path.read_bytes()
@@ -368,6 +403,46 @@ class StateStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    @property
+    def sync_state_path(self) -> Path:
+        """The incremental-sync state."""
+        return self.folder / SYNC_STATE_NAME
+
+    def load_sync_state(self, snapshot_sha256: str | None) -> dict[str, object] | None:
+        """The sync state saved with the snapshot of digest ``snapshot_sha256``, if any.
+
+        Raises:
+            SinkError: The file cannot be read.
+        """
+        path = self.sync_state_path
+        try:
+            document = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SinkError(f"cannot read the sync state {path}: {exc.strerror}") from exc
+        except ValueError:
+            _log.warning("the sync state %s is not JSON; the next plan reads everyone", path)
+            return None
+        if not isinstance(document, dict) or not isinstance(document.get("state"), dict):
+            return None
+        if document.get("snapshot_sha256") != snapshot_sha256:
+            _log.info("the sync state does not follow the published snapshot; ignored")
+            return None
+        state: dict[str, object] = document["state"]
+        return state
+
+    def save_sync_state(self, snapshot_sha256: str | None, state: Mapping[str, object]) -> None:
+        """Save ``state``, tagged with the digest of the snapshot it follows (atomically).
+
+        Raises:
+            OSError: The state folder is not writable.
+        """
+        document = {"snapshot_sha256": snapshot_sha256, "state": dict(state)}
+        data = (json.dumps(document, separators=(",", ":")) + "\n").encode("utf-8")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.sync_state_path, data, mode=0o600)
 
     def clear_unconfirmed(self) -> None:
         """A delivery went through: the marker has served its purpose."""
