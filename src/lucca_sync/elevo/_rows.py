@@ -52,11 +52,11 @@ def rows(working: Iterable[tuple[str, Entry]], held: set[str]) -> list[FileRow]:
         if key in held or writes_skip(entry):
             result.append(FileRow(identifier(key, entry), skip=True))
         elif writes_row(entry):
-            fields = dict(entry.fields)
+            fields = entry.fields
             manager = fields.get(MANAGER)
-            if manager:
+            boss = entries.get(manager) if manager else None
+            if manager and boss is not None and identifier(manager, boss) != manager:
                 # Managers are referred to by key; the file names them by identifier.
-                boss = entries.get(manager)
-                fields[MANAGER] = manager if boss is None else identifier(manager, boss)
+                fields = {**fields, MANAGER: identifier(manager, boss)}
             result.append(FileRow(identifier(key, entry), fields))
     return result

@@ -6,7 +6,7 @@ Two files live in the state folder:
 * ``elevo-state.json`` — the snapshot last confirmed delivered;
 * ``elevo-state.pending.json`` — written just before a delivery starts and renamed over the
   first once the delivery succeeded. Finding it on start means the previous run stopped between
-  the two; see :func:`load`.
+  the two; see :meth:`StateStore.load`.
 
 Beside them, ``elevo-history.jsonl`` holds the run history: one JSON object per line, one line
 per applied run, appended (see :meth:`StateStore.append_history`), and
