@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from lucca_sync import Employee, Ref, plan
+from lucca_sync import ClientCredentials, Employee, LuccaDirectory, Ref, plan
 from lucca_sync._engine._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
+from lucca_sync._lucca._lucca_api import LuccaApiReader, _Join, _Lookups
 from lucca_sync._lucca._v3 import V3Decoder
 from lucca_sync.exceptions import MappingError, ResponseDecodeError
 from lucca_sync.mapping import Field, FieldMapping, upper
-from lucca_sync.testing import MemorySink, generate_company, make_lucca_user
+from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_lucca_user
 
 TODAY = date(2025, 3, 10)
 DECODER = V3Decoder(ZoneInfo("Europe/Paris"))
@@ -380,3 +381,124 @@ class TestCompiledMapping:
             "job_title", Field("job_title", transforms=[upper])
         )
         assert mapping._compiled is None
+
+
+ZONE = ZoneInfo("Europe/Paris")
+API_READER = LuccaApiReader(None, ZONE)  # type: ignore[arg-type]  # decoding only, no HTTP
+API_LOOKUPS = _Lookups({"5": "Finance", "x": "Odd"}, {"1": "Paris"}, {"12": {"e_site": "Lyon"}})
+EMPLOYMENT = {"id": "e1", "start": {"date": "2024-01-01"}, "end": None,
+              "lastUpdatedAt": "2024-02-01T10:00:00Z"}  # fmt: skip
+POSITION = {"id": "p1", "jobTitle": "Dev", "manager": {"id": "7"}, "department": {"id": "5"},
+            "businessEstablishment": {"id": "1"},
+            "lastUpdatedAt": "2024-03-01T10:00:00+01:00"}  # fmt: skip
+
+
+def _api_item(**changes: object) -> dict[str, object]:
+    return {"id": "12", "givenName": "Zoé", "familyName": "Dupont", "email": "z@a.example",
+            "employeeNumber": "0012", "applicableEmployment": {"id": "e1"},
+            "applicableJobPosition": {"id": "p1"}, "lastUpdatedAt": "2024-01-05T08:00:00Z",
+            **changes}  # fmt: skip
+
+
+def _both_ways(
+    item: dict[str, object], employment: dict[str, object], position: dict[str, object]
+) -> tuple[Employee | None, Employee | None]:
+    """The fast path's employee and the converter's (None: it refused the record)."""
+    join = _Join(API_READER, API_LOOKUPS, None, None, strict=True, keep_raw=True)  # type: ignore[arg-type]
+    employments, positions = {"e1": employment}, {"p1": position}
+    fast = join._well_formed(item, employments, positions)
+    try:
+        general = API_READER._employee(
+            item, employments, positions, API_LOOKUPS, url="https://x/lucca-api/e", path="p"
+        )
+    except ResponseDecodeError:
+        general = None
+    return fast, general
+
+
+def _converter_not_expected(*_: object, **__: object) -> Employee:
+    raise AssertionError("an employee of the generated company went through the converter")
+
+
+class TestLuccaApiFastPath:
+    """Lucca API employees decoded by hand equal those decoded with the converter."""
+
+    @pytest.mark.parametrize(
+        ("changes", "employment", "position"),
+        [
+            ({}, {}, {}),
+            ({"email": None, "employeeNumber": None, "lastUpdatedAt": None}, {}, {}),
+            ({"applicableEmployment": None, "applicableJobPosition": None}, {}, {}),
+            ({"id": "13"}, {"end": {"date": "2024-06-30"}, "lastUpdatedAt": None}, {}),
+            ({}, {}, {"manager": None, "jobTitle": None, "lastUpdatedAt": "2024-03-01T10:00:00"}),
+        ],
+    )
+    def test_a_variant_decodes_like_the_converter(
+        self, changes: dict[str, object], employment: dict[str, object],
+        position: dict[str, object],
+    ) -> None:  # fmt: skip
+        fast, general = _both_ways(
+            _api_item(**changes), {**EMPLOYMENT, **employment}, {**POSITION, **position}
+        )
+        assert fast is not None
+        assert general is not None
+        assert attrs.asdict(fast, recurse=False) == attrs.asdict(general, recurse=False)
+
+    @pytest.mark.parametrize(
+        ("changes", "employment", "position"),
+        [
+            ({"id": "abc"}, {}, {}),
+            ({"id": 12}, {}, {}),
+            ({"givenName": None}, {}, {}),
+            ({"email": 5}, {}, {}),
+            ({"applicableEmployment": {"id": "e2"}}, {}, {}),
+            ({"applicableJobPosition": "p1"}, {}, {}),
+            ({"lastUpdatedAt": "yesterday"}, {}, {}),
+            ({"lastUpdatedAt": "0001-01-01T00:00:00+01:00"}, {}, {}),
+            ({}, {"start": None}, {}),
+            ({}, {"start": {}}, {}),
+            ({}, {"end": {"date": None}}, {}),
+            ({}, {"start": {"date": "2024-13-01"}}, {}),
+            ({}, {"id": 1}, {}),
+            ({}, {}, {"department": {"id": "x"}}),
+            ({}, {}, {"department": {"id": "9"}}),
+            ({}, {}, {"businessEstablishment": None}),
+            ({}, {}, {"manager": {"id": "seven"}}),
+            ({}, {}, {"jobTitle": ["Dev"]}),
+        ],
+    )
+    def test_an_odd_record_goes_to_the_converter(
+        self, changes: dict[str, object], employment: dict[str, object],
+        position: dict[str, object],
+    ) -> None:  # fmt: skip
+        fast, general = _both_ways(
+            _api_item(**changes), {**EMPLOYMENT, **employment}, {**POSITION, **position}
+        )
+        assert fast is None
+        assert general is None  # each of these is a decode error
+
+    @pytest.mark.parametrize("keep_raw", [True, False])
+    def test_a_generated_company_decodes_like_the_converter(
+        self, keep_raw: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with FakeLucca(USERS, today=TODAY) as fake:
+            credential = ClientCredentials(
+                fake.client_id, fake.client_secret, token_url=fake.token_url
+            )
+
+            def read() -> list[Employee]:
+                directory = LuccaDirectory(fake.url, credential, requests_per_minute=10**6)
+                pager = directory.list_employees(include_former=True, keep_raw=keep_raw)
+                return list(pager)
+
+            # Every employee of the company takes the fast path...
+            monkeypatch.setattr(LuccaApiReader, "_employee", _converter_not_expected)
+            fast = read()
+            monkeypatch.undo()
+            # ...and gets what the converter gives.
+            monkeypatch.setattr(_Join, "_well_formed", lambda *_: None)
+            general = read()
+        assert len(fast) == len(USERS)
+        assert [attrs.asdict(e, recurse=False) for e in fast] == [
+            attrs.asdict(e, recurse=False) for e in general
+        ]

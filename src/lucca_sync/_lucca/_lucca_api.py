@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
+from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
@@ -185,10 +186,18 @@ def numeric_id(value: str, path: str) -> int:
     Raises:
         WireError: The id is not a string of ASCII digits.
     """
-    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS):
+    number = _number(value)
+    if number is None:
         shown = value if len(value) <= 40 else value[:39] + "…"
         raise WireError(f"expected a numeric id, got {shown!r}", path)
-    return int(value)
+    return number
+
+
+def _number(value: str) -> int | None:
+    """`numeric_id` without the error: ``None`` for an id that is not ASCII digits."""
+    if value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)
+    return None
 
 
 @attrs.frozen
@@ -225,6 +234,7 @@ class LuccaApiReader:
         custom_fields: Iterable[str] | None = None,
     ) -> None:
         self._http = http
+        self._zone = zone
         self._converter = _converter(zone)
         self._limit = str(min(max(page_size, 1), MAX_LIMIT))
         self._custom_fields = None if custom_fields is None else tuple(custom_fields)
@@ -469,7 +479,10 @@ class LuccaApiReader:
         *,
         url: str,
         path: str,
+        keep_raw: bool = True,
     ) -> Employee:
+        """Decode one employee with the converter; without ``keep_raw``, ``raw`` is
+        `slim_raw`. Raises ResponseDecodeError, whose path points at the bad value."""
         raw_id = item.get("id") if isinstance(item, dict) else None
         try:
             wire = self._converter.structure(item, _Employee)
@@ -504,6 +517,7 @@ class LuccaApiReader:
                 )
                 stamps.append(position.last_updated_at)
             known = [stamp for stamp in stamps if stamp is not None]
+            raw = cast(dict[str, object], item)  # the converter took it: a dict
             return Employee(
                 id=employee_id,
                 first_name=wire.given_name,
@@ -518,7 +532,7 @@ class LuccaApiReader:
                 contract_end=end,
                 modified_at=max(known) if known else None,
                 extended_data=lookups.extensions.get(wire.id, {}),
-                raw=cast(dict[str, object], item),
+                raw=raw if keep_raw else slim_raw(raw),
             )
         except Exception as exc:  # every failure becomes a ResponseDecodeError, by design
             relative, reason = explain(exc, rename=_camel)
@@ -576,6 +590,12 @@ class _Join:
         self.managers: set[str] = set()  # managers named by the employees decoded
         self.count = 0
         self._embeds: bool | None = None
+        # For the fast path: the references of the lookups, and equal contract dates, made
+        # once and shared between employees.
+        self._departments = _refs(lookups.departments)
+        self._establishments = _refs(lookups.establishments)
+        self._dates: dict[str, date] = {}
+        self._zone = reader._zone
 
     def page(self, page: _Page, reply: Reply) -> list[Employee]:
         """The employees of one page not returned before; the others are left out."""
@@ -595,28 +615,147 @@ class _Join:
                 if raw_id in self.seen:
                     continue  # a row that moved between two pages: already returned
                 self.seen.add(raw_id)
-            try:
-                employee = self._reader._employee(
-                    item,
-                    employments,
-                    positions,
-                    self._lookups,
-                    url=reply.url,
-                    path=f"items[{index}]",
-                )
-            except ResponseDecodeError as error:
-                if self._strict:
-                    raise
-                logger.warning("left out a malformed employee: %s", error)
-                self._tally.errors.append(error)
-                continue
+            # Most employees take the fast path; the others get the converter and its errors.
+            employee = self._well_formed(item, employments, positions)
+            if employee is None:
+                try:
+                    employee = self._reader._employee(
+                        item,
+                        employments,
+                        positions,
+                        self._lookups,
+                        url=reply.url,
+                        path=f"items[{index}]",
+                        keep_raw=self._keep_raw,
+                    )
+                except ResponseDecodeError as error:
+                    if self._strict:
+                        raise
+                    logger.warning("left out a malformed employee: %s", error)
+                    self._tally.errors.append(error)
+                    continue
             if employee.manager_id is not None:
                 self.managers.add(str(employee.manager_id))
-            if not self._keep_raw:
-                employee = attrs.evolve(employee, raw=slim_raw(employee.raw))
             employees.append(employee)
         self.count += len(employees)
         return employees
+
+    def _well_formed(
+        self, item: object, employments: Mapping[str, object], positions: Mapping[str, object]
+    ) -> Employee | None:
+        """The employee of a record in the usual shape, or ``None`` for anything else.
+
+        The converter's result (`LuccaApiReader._employee`), several times faster (see
+        docs/performance.md): only exact JSON types, numeric ids, embedded resources that were
+        returned, known departments and establishments and parseable dates are taken here.
+        Anything else goes through the converter, which says what is wrong and where.
+        """
+        if type(item) is not dict:
+            return None
+        get = item.get
+        raw_id, given, family = get("id"), get("givenName"), get("familyName")
+        if type(raw_id) is not str or type(given) is not str or type(family) is not str:
+            return None
+        email, number = get("email"), get("employeeNumber")
+        if (email is not None and type(email) is not str) or (
+            number is not None and type(number) is not str
+        ):
+            return None
+        employee_id = _number(raw_id)
+        if employee_id is None:
+            return None
+        stamps = [get("lastUpdatedAt")]
+        start = end = None
+        reference = get("applicableEmployment")
+        if reference is not None:
+            employment = _part(reference, employments)
+            if employment is None:
+                return None
+            start_day, end_day = employment.get("start"), employment.get("end")
+            if type(start_day) is not dict or (end_day is not None and type(end_day) is not dict):
+                return None
+            start = start_day.get("date")
+            end = None if end_day is None else end_day.get("date")
+            if type(start) is not str or (end_day is not None and type(end) is not str):
+                return None
+            stamps.append(employment.get("lastUpdatedAt"))
+        title = manager = department = establishment = None
+        reference = get("applicableJobPosition")
+        if reference is not None:
+            position = _part(reference, positions)
+            if position is None:
+                return None
+            title, boss = position.get("jobTitle"), position.get("manager")
+            if title is not None and type(title) is not str:
+                return None
+            if boss is not None:
+                if type(boss) is not dict or type(boss_id := boss.get("id")) is not str:
+                    return None
+                if (manager := _number(boss_id)) is None:
+                    return None
+            department = _known(position.get("department"), self._departments)
+            establishment = _known(position.get("businessEstablishment"), self._establishments)
+            if department is None or establishment is None:
+                return None
+            stamps.append(position.get("lastUpdatedAt"))
+        try:
+            if start is not None:
+                start = self._date(start)
+            if end is not None:
+                end = self._date(end)
+            known = [self._time(stamp) for stamp in stamps if stamp is not None]
+        # TypeError: not text; OverflowError: an offset past year 1 or 9999.
+        except (TypeError, ValueError, OverflowError):
+            return None
+        custom = self._lookups.extensions.get(raw_id)
+        return Employee(
+            employee_id, given, family, email, None, number, title, manager, department,
+            establishment, start, end, max(known) if known else None,
+            MappingProxyType(custom) if custom else _NO_CUSTOM_FIELDS,
+            # The decoded JSON belongs to this read: shared, not copied.
+            MappingProxyType(item) if self._keep_raw else slim_raw(item),
+        )  # fmt: skip
+
+    def _date(self, text: str) -> date:
+        """A ``YYYY-MM-DD`` date (shared); raises ValueError as the converter does."""
+        day = self._dates.get(text)
+        if day is None:
+            day = self._dates[text] = date.fromisoformat(text)
+        return day
+
+    def _time(self, text: object) -> datetime:
+        """A time stamp as the converter reads it: naive, in the tenant's time zone."""
+        if type(text) is not str:
+            raise TypeError(text)
+        parsed = datetime.fromisoformat(text)
+        return parsed.astimezone(self._zone).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+_NO_CUSTOM_FIELDS: Final[Mapping[str, object]] = MappingProxyType({})
+
+
+def _refs(names: Mapping[str, str]) -> dict[str, Ref]:
+    """The `Ref` of each listed resource whose id is numeric, by the API's id."""
+    return {
+        key: Ref(number, name)
+        for key, name in names.items()
+        if (number := _number(key)) is not None
+    }
+
+
+def _part(reference: object, found: Mapping[str, object]) -> dict[str, Any] | None:
+    """The returned resource a ``{id}`` reference points at, when both are well formed."""
+    if type(reference) is not dict or type(ref_id := reference.get("id")) is not str:
+        return None
+    resource = found.get(ref_id)
+    return resource if type(resource) is dict and type(resource.get("id")) is str else None
+
+
+def _known(reference: object, refs: Mapping[str, Ref]) -> Ref | None:
+    """The `Ref` of a ``{id}`` reference to a listed department or establishment."""
+    if type(reference) is not dict or type(ref_id := reference.get("id")) is not str:
+        return None
+    return refs.get(ref_id)
 
 
 class _Counter:
