@@ -8,12 +8,17 @@ Elevo publishes no API. :class:`ElevoSink` writes the complete users file Elevo 
 
 Where things live, in the order a run uses them:
 
-- ``_state.py`` — what the last published file held (the sink's memory between runs);
-- ``_csv.py`` — Elevo's columns, value checks, CSV rendering and quoting, reading exports;
+- ``_state.py`` — what the last published file held (the sink's memory between runs), the run
+  history and its count, the incremental-sync state;
 - ``_lock.py`` — one run at a time: the state folder's ``flock`` and who holds it;
-- ``_recovery.py`` — a state that cannot be trusted: the error that stops the run, the rebuild
-  from the published file or an export;
-- ``_sink.py`` — `ElevoSink`: the `Sink` lifecycle over the snapshot;
+- ``_recovery.py`` — trusting the state or refusing it (`StateRecoveryError`), and rebuilding
+  it from the published file or an export;
+- ``_batch.py`` — a run's changes over the published snapshot, copy on write;
+- ``_refusals.py`` — what Elevo would refuse in the file (values, duplicates, managers), found
+  for the users a batch touched, and settling the batch until nothing is refused;
+- ``_rows.py`` — which users the file names, as full or ``skip`` rows, by which identifier;
+- ``_csv.py`` — Elevo's columns, value checks, CSV rendering and quoting, reading exports;
+- ``_sink.py`` — `ElevoSink`: the `Sink` lifecycle over those steps;
 - ``_encryption.py`` — `Encryption`, `RecipientKey`: Elevo's OpenPGP key, checked, and
   encrypting the file in memory (pysequoia);
 - ``_atomic.py`` — writing a file so a reader never sees half of it;

@@ -19,15 +19,30 @@ Either way nobody leaves the next file without a ``Suspend`` in its plan.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from lucca_sync.elevo._csv import KEY, SKIP, accepts_field
-from lucca_sync.elevo._state import Entry
+from lucca_sync.elevo._csv import KEY, SKIP, accepts_field, read_export
+from lucca_sync.elevo._delivery import Delivery, DirectoryDelivery, ReadableDelivery
+from lucca_sync.elevo._state import Entry, Snapshot, StateStore, now_iso
 from lucca_sync.exceptions import SinkError
 
-__all__ = ["StateRecoveryError", "entries_from_file", "how_to_rebuild"]
+__all__ = [
+    "StateRecoveryError",
+    "entries_from_file",
+    "how_to_rebuild",
+    "location",
+    "read_memory",
+    "rebuild",
+    "seed",
+]
+
+_log = logging.getLogger("lucca_sync.elevo")
+_PORT = re.compile(r"(?<=^sftp://)([^/]*?):\d+(?=/)")
 
 _SKIP_VALUES = frozenset({"true", "yes", "oui"})
 
@@ -107,3 +122,144 @@ def read_copy(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise SinkError(f"cannot read {path} ({exc.strerror})") from exc
+
+
+def location(delivery: Delivery, filename: str) -> str | None:
+    """Where ``delivery`` puts the users file, when it can say."""
+    if isinstance(delivery, ReadableDelivery):
+        return delivery.location(filename)
+    return None
+
+
+def _read_published(delivery: Delivery, filename: str) -> bytes | None:
+    """The users file at the target, when the delivery can read it back."""
+    if isinstance(delivery, ReadableDelivery):
+        return delivery.read_published(filename)
+    return None
+
+
+def _same(recorded: str, current: str) -> bool:
+    """Whether two locations are the same target (an SFTP server may change its port)."""
+    return _PORT.sub(r"\1", recorded) == _PORT.sub(r"\1", current)
+
+
+def read_memory(store: StateStore, delivery: Delivery, filename: str) -> Snapshot | None:
+    """The published snapshot, if it can be trusted; ``None`` when nothing was published.
+
+    Raises:
+        StateRecoveryError: The state is unreadable, recorded for another target, missing
+            while the target holds a users file, or (a drop folder) the file there is not the
+            last one it recorded.
+    """
+    folder = store.folder
+    try:
+        snapshot = store.load()
+    except SinkError as exc:
+        raise StateRecoveryError(
+            f"{exc}; nothing was planned or published. "
+            + how_to_rebuild(folder, published=isinstance(delivery, ReadableDelivery))
+        ) from exc
+    where = location(delivery, filename)
+    if snapshot is None:
+        if _read_published(delivery, filename) is not None:
+            raise StateRecoveryError(
+                f"there is no Elevo state in {folder}, but {where} holds a users file "
+                "published earlier: the state was lost, moved or never kept there (did "
+                "state_dir or the drop folder change?). The sink will not assume that Elevo "
+                "is empty; nothing was planned or published. "
+                + how_to_rebuild(folder, published=True)
+            )
+        return None
+    if snapshot.target is not None and where is not None and not _same(snapshot.target, where):
+        raise StateRecoveryError(
+            f"the Elevo state in {folder} records publications to {snapshot.target}, but "
+            f"this sink delivers to {where}: it is the state of another target, or the "
+            "target moved; nothing was planned or published. "
+            + how_to_rebuild(folder, published=True)
+        )
+    if isinstance(delivery, DirectoryDelivery) and snapshot.encrypted_for is None:
+        # Reading a local file is cheap: check it is the one this state last sent (the
+        # digests are those of the clear file, so an encrypted one cannot be compared).
+        data = _read_published(delivery, filename)
+        if data is not None and hashlib.sha256(data).hexdigest() not in store.known_digests():
+            raise StateRecoveryError(
+                f"{where} is not the last users file recorded in {folder}: another run or "
+                "tool published there, or the state was restored from an older backup; "
+                "nothing was planned or published. " + how_to_rebuild(folder, published=True)
+            )
+    return snapshot
+
+
+def seed(path: Path) -> dict[str, Entry]:
+    """The users of an export of Elevo's directory, as unmanaged entries.
+
+    Raises:
+        ConfigurationError: The export is unreadable or ambiguous.
+    """
+    rows = read_export(path)
+    _log.info("seeded the Elevo state with %d users from an export", len(rows))
+    return {row.key: Entry(fields=row.fields, managed=False) for row in rows}
+
+
+def rebuild(
+    store: StateStore,
+    delivery: Delivery,
+    filename: str,
+    *,
+    encrypted: bool,
+    from_file: Path | None,
+    from_export: Path | None,
+) -> tuple[dict[str, Entry], Path | None]:
+    """Replace the state by one rebuilt from the target's file, a copy of it or an export.
+
+    The caller holds the state lock. See ``ElevoSink.rebuild_state``.
+
+    Returns:
+        The new state's users, and where the state it replaced was kept (if there was one).
+
+    Raises:
+        SinkError: There is nothing to rebuild from, or it cannot be read or written.
+        ConfigurationError: The export is unusable.
+    """
+    published = _read_published(delivery, filename)
+    where = location(delivery, filename) or repr(delivery)
+    if from_export is not None:
+        users = seed(from_export)
+    elif from_file is not None:
+        copy = read_copy(from_file)
+        users = entries_from_file(copy, where=str(from_file))
+        published = published if published is not None else copy
+    elif encrypted:
+        raise SinkError(
+            f"the users file at {where} is encrypted for Elevo and cannot be read back; "
+            "rebuild from a clear copy of it (from_file=, --from-file) or from an "
+            "export of Elevo's directory (from_export=, --from-export)"
+        )
+    elif published is None:
+        raise SinkError(
+            f"there is no users file at {where} to rebuild the state from; use a copy "
+            "of the last published file (from_file=, --from-file) or an export of "
+            "Elevo's directory (from_export=, --from-export)"
+        )
+    else:
+        users = entries_from_file(published, where=where)
+    try:
+        previous = store.load()
+    except SinkError:  # unreadable: what is being rebuilt
+        previous = None
+    snapshot = Snapshot(
+        users=users,
+        # A new state: plans made against the old one no longer apply.
+        generation=(0 if previous is None else previous.generation) + 1,
+        # The file at the target is the one the next run compares the state with.
+        sha256=None if published is None else hashlib.sha256(published).hexdigest(),
+        published_at=now_iso(),
+        target=location(delivery, filename),
+        # The history is not what was lost: it is still checked against its count.
+        history_runs=None if previous is None else previous.history_runs,
+    )
+    try:
+        kept = store.replace(snapshot)
+    except OSError as exc:
+        raise SinkError(f"cannot write the Elevo state in {store.folder} ({exc.strerror})") from exc
+    return users, kept

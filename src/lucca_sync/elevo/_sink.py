@@ -1,8 +1,11 @@
 """ElevoSink: Elevo as a sync target, through its users snapshot file.
 
-One class, `ElevoSink`, implementing the `Sink` lifecycle: what the last published file held
-(from ``_state.py``), the pending changes, rendering (``_csv.py``) and delivery
-(``_delivery.py``). It stays one module because the lifecycle steps share the pending state.
+One class, `ElevoSink`, implementing the `Sink` lifecycle and nothing else: it reads the last
+published snapshot (``_state.py``, trusted or refused by ``_recovery.py``), opens a batch
+(``_batch.py``), checks the file (``_refusals.py``), renders its rows (``_rows.py``,
+``_csv.py``), encrypts and delivers it (``_encryption.py``, ``_delivery.py``) and records it,
+all under the state folder's lock (``_lock.py``). It is longer than most modules because the
+public class documents every step a user can call; each step's work lives in the module named.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
@@ -20,23 +22,16 @@ from typing import TYPE_CHECKING
 from lucca_sync.elevo._atomic import probe_folder
 from lucca_sync.elevo._batch import Batch
 from lucca_sync.elevo._csv import KEY, MANAGER, accepts_field, render, row_order
-from lucca_sync.elevo._csv import read_export as _read_export
 from lucca_sync.elevo._delivery import (
     Delivery,
     DirectoryDelivery,
-    ReadableDelivery,
     SftpDelivery,
     UncertainDeliveryError,
     require_paramiko,
 )
 from lucca_sync.elevo._encryption import Encryption, RecipientKey
 from lucca_sync.elevo._lock import StateLock
-from lucca_sync.elevo._recovery import (
-    StateRecoveryError,
-    entries_from_file,
-    how_to_rebuild,
-    read_copy,
-)
+from lucca_sync.elevo._recovery import location, read_memory, rebuild, seed
 from lucca_sync.elevo._refusals import FileCheck
 from lucca_sync.elevo._rows import in_file, rows, writes_skip
 from lucca_sync.elevo._state import HISTORY_RECOVERY, Entry, Snapshot, StateStore, now_iso
@@ -49,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["ElevoSink"]
 
 _log = logging.getLogger("lucca_sync.elevo")
-_PORT = re.compile(r"(?<=^sftp://)([^/]*?):\d+(?=/)")
 
 StrPath = str | os.PathLike[str]
 
@@ -350,61 +344,17 @@ class ElevoSink(Sink):
         return self._published
 
     def _location(self) -> str | None:
-        if isinstance(self._delivery, ReadableDelivery):
-            return self._delivery.location(self._filename)
-        return None
-
-    def _read_published(self) -> bytes | None:
-        """The users file at the target, when the delivery can read it back."""
-        if isinstance(self._delivery, ReadableDelivery):
-            return self._delivery.read_published(self._filename)
-        return None
+        return location(self._delivery, self._filename)
 
     def _read_memory(self) -> dict[str, Entry]:
         """Read the state, and refuse it when it cannot be the truth (see the class docstring)."""
-        folder = self._store.folder
-        readable = isinstance(self._delivery, ReadableDelivery)
-        try:
-            snapshot = self._store.load()
-        except SinkError as exc:
-            raise StateRecoveryError(
-                f"{exc}; nothing was planned or published. "
-                + how_to_rebuild(folder, published=readable)
-            ) from exc
-        where = self._location()
+        snapshot = read_memory(self._store, self._delivery, self._filename)
         if snapshot is None:
-            if self._read_published() is not None:
-                raise StateRecoveryError(
-                    f"there is no Elevo state in {folder}, but {where} holds a users file "
-                    "published earlier: the state was lost, moved or never kept there (did "
-                    "state_dir or the drop folder change?). The sink will not assume that Elevo "
-                    "is empty; nothing was planned or published. "
-                    + how_to_rebuild(folder, published=True)
-                )
             self._first = True
             self._published_sha256 = None
             self._generation = 0
             self._history_runs = None
-            return {} if self._adopt_from is None else _seed(self._adopt_from)
-        if snapshot.target is not None and where is not None and not _same(snapshot.target, where):
-            raise StateRecoveryError(
-                f"the Elevo state in {folder} records publications to {snapshot.target}, but "
-                f"this sink delivers to {where}: it is the state of another target, or the "
-                "target moved; nothing was planned or published. "
-                + how_to_rebuild(folder, published=True)
-            )
-        if isinstance(self._delivery, DirectoryDelivery) and snapshot.encrypted_for is None:
-            # Reading a local file is cheap: check it is the one this state last sent (the
-            # digests are those of the clear file, so an encrypted one cannot be compared).
-            data = self._read_published()
-            if data is not None and hashlib.sha256(data).hexdigest() not in (
-                self._store.known_digests()
-            ):
-                raise StateRecoveryError(
-                    f"{where} is not the last users file recorded in {folder}: another run or "
-                    "tool published there, or the state was restored from an older backup; "
-                    "nothing was planned or published. " + how_to_rebuild(folder, published=True)
-                )
+            return {} if self._adopt_from is None else seed(self._adopt_from)
         self._first = False
         self._remember(snapshot)
         assert self._published is not None  # noqa: S101 - set by _remember
@@ -691,7 +641,7 @@ class ElevoSink(Sink):
                 f"cannot seed from an export: the sink has a state in {self._store.folder} "
                 "already, or a batch is open"
             )
-        seeded = _seed(Path(path))
+        seeded = seed(Path(path))
         published.update(seeded)
         return len(seeded)
 
@@ -725,49 +675,14 @@ class ElevoSink(Sink):
             raise SinkError("cannot rebuild the state while a batch is open; abort() it first")
         self._lock.acquire(self._lock_timeout)
         try:
-            published = self._read_published()
-            where = self._location() or repr(self._delivery)
-            if from_export is not None:
-                users = _seed(Path(from_export))
-            elif from_file is not None:
-                copy = read_copy(Path(from_file))
-                users = entries_from_file(copy, where=str(from_file))
-                published = published if published is not None else copy
-            elif self._recipient is not None:
-                raise SinkError(
-                    f"the users file at {where} is encrypted for Elevo and cannot be read back; "
-                    "rebuild from a clear copy of it (from_file=, --from-file) or from an "
-                    "export of Elevo's directory (from_export=, --from-export)"
-                )
-            elif published is None:
-                raise SinkError(
-                    f"there is no users file at {where} to rebuild the state from; use a copy "
-                    "of the last published file (from_file=, --from-file) or an export of "
-                    "Elevo's directory (from_export=, --from-export)"
-                )
-            else:
-                users = entries_from_file(published, where=where)
-            try:
-                previous = self._store.load()
-            except SinkError:  # unreadable: what is being rebuilt
-                previous = None
-            snapshot = Snapshot(
-                users=users,
-                # A new state: plans made against the old one no longer apply.
-                generation=(0 if previous is None else previous.generation) + 1,
-                # The file at the target is the one the next run compares the state with.
-                sha256=None if published is None else hashlib.sha256(published).hexdigest(),
-                published_at=now_iso(),
-                target=self._location(),
-                # The history is not what was lost: it is still checked against its count.
-                history_runs=None if previous is None else previous.history_runs,
+            users, kept = rebuild(
+                self._store,
+                self._delivery,
+                self._filename,
+                encrypted=self._recipient is not None,
+                from_file=None if from_file is None else Path(from_file),
+                from_export=None if from_export is None else Path(from_export),
             )
-            try:
-                kept = self._store.replace(snapshot)
-            except OSError as exc:
-                raise SinkError(
-                    f"cannot write the Elevo state in {self._store.folder} ({exc.strerror})"
-                ) from exc
         finally:
             self._lock.release()
         self._published = None
@@ -956,17 +871,6 @@ class ElevoSink(Sink):
             )
 
 
-def _same(recorded: str, current: str) -> bool:
-    """Whether two locations are the same target (an SFTP server may change its port)."""
-    return _PORT.sub(r"\1", recorded) == _PORT.sub(r"\1", current)
-
-
 def _within(state: Path, drop: Path) -> bool:
     state, drop = Path(os.path.abspath(state)), Path(os.path.abspath(drop))
     return state == drop or drop in state.parents
-
-
-def _seed(path: Path) -> dict[str, Entry]:
-    rows = _read_export(path)
-    _log.info("seeded the Elevo state with %d users from an export", len(rows))
-    return {row.key: Entry(fields=row.fields, managed=False) for row in rows}
