@@ -16,7 +16,7 @@ the planner refuses both here:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from lucca_sync._engine._plan_model import Plan, PlanError, SafetyViolation
@@ -37,7 +37,7 @@ def _fold(value: str | None) -> str:
 def identity_conflicts(
     *,
     adoptions: Mapping[int, tuple[TargetUser, str]],
-    creates: Collection[int],
+    creates: Iterable[int],
     records: Mapping[int, Mapping[str, str | None]],
     target: Mapping[str, TargetUser],
     key_field: str,
@@ -48,7 +48,8 @@ def identity_conflicts(
 
     Args:
         adoptions: Employee id -> (the target user it adopts, the field that matched).
-        creates: Employees the plan would create.
+        creates: Employees the plan would create (only read when the target holds some
+            adopted user's identifier).
         records: The mapped records of the kept employees.
         target: The target's users by key.
         key_field: The target's key field.
@@ -62,7 +63,7 @@ def identity_conflicts(
         for key, user in target.items()
         if user.fields.get(key_field) and user.fields[key_field] != key
     }
-    for employee_id in sorted(creates):
+    for employee_id in sorted(creates) if kept else ():
         holder = kept.get(str(employee_id))
         if holder is not None:
             errors.append(

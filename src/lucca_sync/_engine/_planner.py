@@ -337,6 +337,7 @@ class _Planner:
                     if value and value.strip():
                         index.setdefault((field, value.strip().casefold()), []).append(user)
         matches: dict[int, _Match] = {}
+        adoptions: dict[int, tuple[TargetUser, str]] = {}
         target_user = self.target.get
         for employee_id, record in records.items():
             # The usual cases first: a managed user to update, or nobody to adopt.
@@ -347,14 +348,15 @@ class _Planner:
                 matches[employee_id] = _Match(found)
             elif (match := self._match_one(employee_id, record, index)) is not None:
                 matches[employee_id] = match
+                if match.user is not None and match.adopted_by is not None:
+                    adoptions[employee_id] = (match.user, match.adopted_by)
         claims: dict[str, list[int]] = {}
-        for employee_id, match in matches.items():
-            if match.adopted_by is not None and match.user is not None:
-                claims.setdefault(match.user.key, []).append(employee_id)
+        for employee_id, (user, _field) in adoptions.items():
+            claims.setdefault(user.key, []).append(employee_id)
         for claimants in claims.values():
             if len(claimants) > 1:
                 for employee_id in claimants:
-                    del matches[employee_id]
+                    del matches[employee_id], adoptions[employee_id]
                     self.errors.append(
                         PlanError(
                             "match",
@@ -364,12 +366,8 @@ class _Planner:
                         )
                     )
         conflicts = identity_conflicts(
-            adoptions={
-                employee_id: (match.user, match.adopted_by)
-                for employee_id, match in matches.items()
-                if match.user is not None and match.adopted_by is not None
-            },
-            creates=[employee_id for employee_id, match in matches.items() if match.user is None],
+            adoptions=adoptions,
+            creates=(employee_id for employee_id, match in matches.items() if match.user is None),
             records=records,
             target=self.target,
             key_field=self.key_field,

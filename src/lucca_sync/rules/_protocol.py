@@ -169,8 +169,11 @@ class _BadResultError(TypeError):
 def _call(rule: Callable[..., object], employee: Employee) -> str | None:
     """Run one rule and check what it returned; a blank reason still excludes."""
     result = rule(employee)
-    if result is None:
-        return None
+    return None if result is None else _reason(rule, result)
+
+
+def _reason(rule: Callable[..., object], result: object) -> str:
+    """What a rule that did not return None returned, checked: its reason."""
     if not isinstance(result, str):
         raise _BadResultError(
             f"returned {type(result).__name__}; a rule returns a reason (str) or None"
@@ -210,7 +213,9 @@ def decide(
     try:
         for rule in rules:
             try:
-                reason = _call(rule, employee)
+                # _call() inline: decide() runs once per employee and rule.
+                result = rule(employee)
+                reason = None if result is None else _reason(rule, result)
             except Exception as exc:
                 name = rule_name(rule)
                 # Our own messages carry no HR data; a foreign exception's text might.
