@@ -55,6 +55,19 @@ class TestAgainstAnotherServer:
         assert "LUCCA_API_KEY" in done.stderr
 
 
+class TestScenarios:
+    """Every scenario of the table runs, and does what it measures, at a small size."""
+
+    def test_every_scenario_runs_and_the_noop_writes_nothing(self) -> None:
+        done = _run("--sizes", "100", "--repeat", "1", "--no-tenants", key=None)
+        assert done.returncode == 0, done.stderr
+        scenarios = [
+            line.split("|")[2].strip() for line in done.stdout.splitlines() if "| 100 |" in line
+        ]
+        for name in ("floor", "full", "noop", "naive", "incremental", "api-floor", "api-full"):
+            assert name in scenarios
+
+
 class TestManyTenants:
     """The tenants scenario syncs every tenant once per pool size, on the tenants' clocks."""
 
