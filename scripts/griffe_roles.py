@@ -26,6 +26,10 @@ sections included), into an autorefs cross-reference before mkdocstrings renders
   docstring is published; an information line for a docstring the reference never shows (a
   private module's).
 
+A ``Raises:`` section's exception types resolve the same way (mkdocstrings itself links one
+only when the documented object's module imports it); one that resolves to nothing warns. A
+line ending in ``::`` (a reStructuredText literal block, shown as text in Markdown) warns too.
+
 Roles inside fenced code blocks and ````code```` spans are left alone. ``help()`` keeps the
 Sphinx roles: the source is not changed. Another Sphinx role (``:ref:``, ``:doc:``, …) means
 nothing here: it is shown as code and warns like an unresolved name.
@@ -58,6 +62,8 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_RAISES = re.compile(r"^\s*Raises:\s*$", re.MULTILINE)
+_NAME = re.compile(r"^[A-Za-z_][\w.]*$")
 _EXPLICIT_TITLE = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
 
 _logger = griffe.get_logger("griffe_roles")
@@ -294,6 +300,15 @@ def _convert(text: str, obj: griffe.Object, first_line: int, index: _Index) -> s
             flush()
             out.append(line)
         else:
+            if line.rstrip().endswith("::"):
+                _warn(
+                    obj,
+                    number,
+                    f"a reStructuredText literal block (a line ending in '::') in the docstring "
+                    f"of {obj.path} renders as text in Markdown; end the line with ':' and "
+                    "write a fenced code block or a list",
+                    published=obj.path in index.public,
+                )
             paragraph.append((number, line))
     flush()
     return "\n".join(out)
@@ -309,8 +324,57 @@ def _documented(obj: griffe.Object, seen: set[str]) -> Iterator[griffe.Object]:
             yield from _documented(member, seen)
 
 
+def _link_raises(docstring: griffe.Docstring, obj: griffe.Object, index: _Index) -> None:
+    """Make the exception types of ``docstring``'s ``Raises:`` section resolve.
+
+    mkdocstrings links a type only when griffe resolves it from the documented object's
+    module, so ``APIError:`` in a module that does not import ``APIError`` showed as text.
+    Each type resolves here as a role's name does and is stored, resolved, in the parsed
+    sections mkdocstrings renders (``Docstring.parsed``, parsed once, after the roles).
+    """
+    if docstring.parser is None or not _RAISES.search(docstring.value):
+        return
+    for section in docstring.parsed:
+        if section.kind is not griffe.DocstringSectionKind.raises:
+            continue
+        for item in section.value:
+            annotation = item.annotation
+            # A name, or each name of a tuple (``(APIError, SinkError):``).
+            names = (
+                [annotation]
+                if isinstance(annotation, str)
+                else [
+                    name
+                    for name in annotation.iterate(flat=True)
+                    if isinstance(name, griffe.ExprName)
+                    and not isinstance(name.parent, griffe.Expr)  # a path's first name only
+                ]
+            )
+            for name in names:
+                if isinstance(name, griffe.ExprName) and name.reference_path is not None:
+                    continue  # griffe resolves it (imported there, or a builtin)
+                text = name if isinstance(name, str) else name.name
+                found = resolve(text, obj, index) if _NAME.match(text) else None
+                if found is None:
+                    _warn(
+                        obj,
+                        docstring.lineno or 1,
+                        f"cannot resolve the exception {text!r} in the Raises: section of "
+                        f"{obj.path}: no such object from this scope, nor by that absolute "
+                        "path, nor as a name a public module exports; fix the name",
+                        published=obj.path in index.public,
+                    )
+                elif isinstance(found, griffe.Object):
+                    module, _, short = found.canonical_path.rpartition(".")
+                    if isinstance(name, str):
+                        item.annotation = griffe.ExprName(short, parent=module)
+                    else:
+                        name.name, name.parent, name.member = short, module, None
+
+
 class SphinxRoles(griffe.Extension):
-    """Rewrites the Sphinx roles of a loaded package's docstrings into cross-references."""
+    """Rewrites the Sphinx roles of a loaded package's docstrings into cross-references, and
+    resolves the exception types their ``Raises:`` sections name."""
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         """Runs once the whole package is loaded, so that every name can resolve."""
@@ -319,3 +383,4 @@ class SphinxRoles(griffe.Extension):
             docstring = obj.docstring
             if docstring is not None and ":" in docstring.value:
                 docstring.value = _convert(docstring.value, obj, docstring.lineno or 1, index)
+                _link_raises(docstring, obj, index)

@@ -14,6 +14,7 @@ griffe = pytest.importorskip("griffe", reason="the docs tooling (the 'docs' extr
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = f"{ROOT / 'scripts' / 'griffe_roles.py'}:SphinxRoles"
+ATTRS_EXTENSION = f"{ROOT / 'scripts' / 'griffe_attrs.py'}:AttrsInit"
 ROLE = re.compile(r":(?:py:)?[a-z]+:`")
 Probe = tuple[Any, list[logging.LogRecord]]
 
@@ -41,6 +42,9 @@ PROBE = {
 
             Raises:
                 ValueError: Never, unlike :exc:`ValueError` and :meth:`~datetime.date.strftime`.
+                Full: Its module does not import it; ``roles_probe.sub`` exports it.
+                (KeyError, Full): Each name of a tuple resolves.
+                Fulll: A typo.
             """
 
 
@@ -49,6 +53,13 @@ PROBE = {
         ''',
     "sub.py": '''
         """A public submodule."""
+
+
+        class Full(Exception):
+            """The sink is full. Catch it this way::
+
+                except Full: ...
+            """
         ''',
     "_impl.py": '''
         """Private: :class:`Sink` lives here; :func:`nowhere` is not an error here."""
@@ -98,6 +109,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Probe:
             search_paths=[root],
             extensions=griffe.load_extensions(EXTENSION),
             resolve_aliases=False,
+            docstring_parser="google",
         )
     finally:
         logger.removeHandler(handler)
@@ -166,6 +178,40 @@ class TestNoLink:
         assert ":class:`Sink` in a fence stays too" in doc
 
 
+class TestRaises:
+    """mkdocstrings links a ``Raises:`` type only when griffe resolves it from the module."""
+
+    @staticmethod
+    def _types(probe: Probe) -> list[Any]:
+        package, _ = probe
+        [section] = [s for s in package["helper"].docstring.parsed if s.kind.value == "raises"]
+        return [item.annotation for item in section.value]
+
+    def test_a_type_the_module_does_not_import_resolves_to_where_it_is_defined(
+        self, probe: Probe
+    ) -> None:
+        full = self._types(probe)[1]
+        assert (full.name, full.reference_path) == ("Full", "roles_probe.sub.Full")
+
+    def test_each_name_of_a_tuple_resolves(self, probe: Probe) -> None:
+        names = list(self._types(probe)[2].iterate(flat=True))
+        assert [n.reference_path for n in names if isinstance(n, griffe.ExprName)] == [
+            "KeyError",
+            "roles_probe.sub.Full",
+        ]
+
+    def test_an_unknown_type_is_a_warning(self, probe: Probe) -> None:
+        [message] = [m for m in _messages(probe, logging.WARNING) if "Fulll" in m]
+        assert "cannot resolve the exception 'Fulll' in the Raises: section of " in message
+        assert "roles_probe.helper" in message
+
+
+def test_a_restructuredtext_literal_block_is_a_warning(probe: Probe) -> None:
+    [message] = [m for m in _messages(probe, logging.WARNING) if "'::'" in m]
+    assert "roles_probe/sub.py:6: a reStructuredText literal block" in message
+    assert "roles_probe.sub.Full" in message
+
+
 class TestUnresolved:
     def test_an_unknown_name_is_code_and_a_warning_with_file_and_line(self, probe: Probe) -> None:
         assert "A typo: `comit()`." in _doc(probe, "_impl.Sink")
@@ -196,8 +242,10 @@ def test_every_role_of_the_package_converts_without_a_warning(
         package = griffe.load(
             "lucca_sync",
             search_paths=[ROOT / "src"],
-            extensions=griffe.load_extensions(EXTENSION),
+            # As mkdocs.yml loads it: the attrs classes' __init__ first, the Google parser.
+            extensions=griffe.load_extensions(ATTRS_EXTENSION, EXTENSION),
             resolve_aliases=False,
+            docstring_parser="google",
         )
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     stack = [package]

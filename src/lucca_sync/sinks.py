@@ -63,11 +63,13 @@ class Sink(abc.ABC):
     :meth:`reactivate`. Stores that publish everything at once (a snapshot file) also override
     :meth:`begin` and :meth:`commit`; :meth:`abort` undoes an unfinished batch.
 
-    :func:`lucca_sync.apply` drives a sink in this order::
+    :func:`lucca_sync.apply` drives a sink in this order:
 
-        begin()
-        create / update / reactivate / exclude / suspend ...   (managers before their reports)
-        commit()      -> refusals by key; or abort() if apply stops early
+    1. :meth:`begin`;
+    2. :meth:`create`, :meth:`update`, :meth:`reactivate`, :meth:`exclude` and :meth:`suspend`,
+       one call per action, managers before their reports;
+    3. :meth:`commit`, which returns the records refused, by key; or :meth:`abort` if ``apply``
+       stops early.
 
     Every method signals failure by raising :class:`lucca_sync.exceptions.SinkError`
     (with ``key`` set when one record is concerned); any other exception is a bug in the sink

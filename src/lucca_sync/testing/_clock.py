@@ -27,7 +27,9 @@ class FakeClock:
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
+        """The current reading, in seconds."""
         self.sleeps: list[float] = []
+        """Every wait asked of :meth:`sleep`, in order, in seconds."""
         self._lock = threading.Lock()  # the fake server's thread reads it while a client sleeps
 
     def __repr__(self) -> str:

@@ -1,9 +1,11 @@
 """check_sink: the conformance suite every Sink implementation should pass.
 
-Run it inside one of your own tests::
+Run it inside one of your own tests:
 
-    def test_my_sink_conforms(tmp_path):
-        check_sink(lambda: MySink(tmp_path / "state"))
+```python
+def test_my_sink_conforms(tmp_path):
+    check_sink(lambda: MySink(tmp_path / "state"))
+```
 
 Each check gets a fresh, empty sink from the factory, drives it through the :class:`Sink` API
 only (``begin`` / operations / ``commit`` batches, then ``users()``), and closes it. The first

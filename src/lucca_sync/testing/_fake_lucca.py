@@ -160,6 +160,7 @@ class FakeLucca:
             raise ValueError("rate_limit must be (max_requests >= 1, window_seconds > 0)")
         self.api_key: str = api_key if api_key is not None else secrets.token_hex(16)
         self.today: date = today if today is not None else paris_today()
+        """The date that classifies employees as former or upcoming (settable)."""
         self.envelope: Envelope = envelope
         self.principal = principal
         self.see_future = see_future
@@ -172,6 +173,8 @@ class FakeLucca:
         self.report_count = report_count
         self.before_response = before_response
         self.errors: list[BaseException] = []
+        """Errors raised while handling requests, in order (the first is re-raised by
+        :meth:`close`)."""
         self._clock = clock
         self._lock = threading.RLock()
         self._users: dict[int, dict[str, object]] = {}

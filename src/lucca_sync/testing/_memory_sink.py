@@ -79,18 +79,22 @@ class MemorySink(Sink):
         accepted_fields: Iterable[str] | None = None,
     ) -> None:
         self.users_by_key: dict[str, TargetUser] = {}
+        """The current users, by key."""
         for user in users:
             if user.key in self.users_by_key:
                 raise ValueError(f"MemorySink: duplicate initial key {user.key!r}")
             self.users_by_key[user.key] = user
         self.log: list[Operation] = []
+        """Every call received, in order (:class:`Operation`)."""
         self._accepted = None if accepted_fields is None else frozenset(accepted_fields)
         self._failures: dict[tuple[FailingOperation, str | None], list[BaseException]] = {}
         self._refusals: dict[str, str] = {}
         self._commit_failure: SinkError | None = None
         self._snapshot: dict[str, TargetUser] | None = None
         self.sync_state: Mapping[str, object] | None = None
+        """The document last saved by :meth:`save_sync_state` (``None`` at first)."""
         self.history: list[Mapping[str, object]] = []
+        """The run records given to :meth:`append_history`, oldest first."""
         # The generation, and the users it was counted for: any change to the users, made
         # through the Sink API or by editing users_by_key, is a new generation.
         self._generation = 0
