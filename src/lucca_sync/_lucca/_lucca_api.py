@@ -668,7 +668,7 @@ class _Join:
         start = end = None
         reference = get("applicableEmployment")
         if reference is not None:
-            employment = _part(reference, employments)
+            employment = _returned(reference, employments)
             if employment is None:
                 return None
             start_day, end_day = employment.get("start"), employment.get("end")
@@ -682,7 +682,7 @@ class _Join:
         title = manager = department = establishment = None
         reference = get("applicableJobPosition")
         if reference is not None:
-            position = _part(reference, positions)
+            position = _returned(reference, positions)
             if position is None:
                 return None
             title, boss = position.get("jobTitle"), position.get("manager")
@@ -743,7 +743,7 @@ def _refs(names: Mapping[str, str]) -> dict[str, Ref]:
     }
 
 
-def _part(reference: object, found: Mapping[str, object]) -> dict[str, Any] | None:
+def _returned(reference: object, found: Mapping[str, object]) -> dict[str, Any] | None:
     """The returned resource a ``{id}`` reference points at, when both are well formed."""
     if type(reference) is not dict or type(ref_id := reference.get("id")) is not str:
         return None
