@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lucca_sync
-from lucca_sync import Employee, Plan
+from lucca_sync import Employee, Plan, TargetUser
 from lucca_sync.elevo import ElevoSink
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company
 
@@ -162,6 +162,72 @@ class TestOtherRefusalsFoundWhilePlanning:
         assert not made.errors
 
 
+class PredictingSink(MemorySink):
+    """A MemorySink whose ``check_plan`` says it would refuse the current record of ``key``."""
+
+    def __init__(self, users: list[TargetUser], key: str) -> None:
+        super().__init__(users)
+        self.key = key
+
+    def check_plan(self, plan: Plan) -> dict[str, str]:
+        return {self.key: "its manager is gone"}
+
+
+class TestApplyOnUntouchedRefusals:
+    """A refusal at commit of a user the plan does not touch: expected if the plan warned."""
+
+    @staticmethod
+    def _apply(sink: MemorySink) -> tuple[Plan, tuple[str, ...]]:
+        made = lucca_sync.plan([person(1)], sink, rules=(), today=TODAY)
+        sink.refuse_on_commit("7", "its manager is gone")
+        report = lucca_sync.apply(made, sink, expected_digest=made.digest)
+        return made, report.warnings[len(made.warnings) :]
+
+    def test_a_refusal_the_plan_warned_of_is_reported_as_expected(self) -> None:
+        made, applied = self._apply(PredictingSink([TargetUser("7", {}, managed=False)], "7"))
+        assert made.warnings == (
+            "target user 7: the target would refuse its current record (its manager is gone); "
+            "it is left as it is",
+        )
+        assert applied == (
+            "key 7 was left as it is, as the plan warned: the sink refused its current record "
+            "(its manager is gone)",
+        )
+
+    def test_a_refusal_the_plan_did_not_warn_of_is_a_surprise(self) -> None:
+        made, applied = self._apply(MemorySink([TargetUser("7", {}, managed=False)]))
+        assert made.warnings == ()
+        assert applied == (
+            "the sink refused key 7 that the plan did not touch: its manager is gone",
+        )
+
+    def test_a_warning_for_another_key_does_not_make_a_refusal_expected(self) -> None:
+        users = [TargetUser("7", {}, managed=False), TargetUser("77", {}, managed=False)]
+        _, applied = self._apply(PredictingSink(users, "77"))
+        assert applied == (
+            "the sink refused key 7 that the plan did not touch: its manager is gone",
+        )
+
+    def test_on_the_elevo_file_a_report_whose_manager_leaves_is_an_expected_refusal(
+        self, tmp_path: Path
+    ) -> None:
+        sink = elevo(tmp_path)
+        first = [
+            person(1, email="léa@acme.example", employee_number="N1", manager_id=2),
+            person(2, email="ana@acme.example", employee_number="A1"),
+        ]
+        approve(first, sink)
+        # 1 takes the address of 2, who leaves: 1 is an error; its current row names 2.
+        made = review(
+            [person(1, email="ana@acme.example", employee_number="A1")], sink, rules=(), today=TODAY
+        )
+        report = lucca_sync.apply(made, sink, expected_digest=made.digest)
+        assert [w.split(":", 1)[0] for w in report.warnings] == [
+            "target user 1",
+            "key 1 was left as it is, as the plan warned",
+        ]
+
+
 class TestLineBreaks:
     """A value with a line break of any kind is an error: every reader sees one line per user."""
 
@@ -270,11 +336,14 @@ class TestProperty:
                 )
                 report = lucca_sync.apply(made, sink, expected_digest=made.digest)
                 assert report.failures == ()
-                # The file refuses only the current records of untouched users the plan named.
+                # The file refuses only the current records of untouched users the plan named,
+                # and apply says that the plan warned of each.
                 assert report.warnings[: len(made.warnings)] == made.warnings
                 shown = set(keys_after("target user ", made.warnings))
-                refused = keys_after("the sink refused key ", report.warnings[len(made.warnings) :])
-                assert len(refused) == len(report.warnings) - len(made.warnings)
+                applied = report.warnings[len(made.warnings) :]
+                assert keys_after("the sink refused key ", applied) == []
+                refused = keys_after("key ", applied)
+                assert len(refused) == len(applied)
                 assert set(refused) <= shown
                 kept = {e.id for e in people} - {e.employee_id for e in made.errors}
                 rows = published(Path(folder)) if kept else {}

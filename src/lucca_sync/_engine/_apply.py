@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal
@@ -40,6 +40,7 @@ from lucca_sync._engine._plan_model import CONVERTER, FieldChange, Plan, key_ord
 from lucca_sync._engine._planner import OnExcluded, RecordMapping, suspension_kind
 from lucca_sync._engine._safety import Safety, safety_error
 from lucca_sync._engine._source import EmployeeSource
+from lucca_sync._engine._target_check import untouched_refusals_warned
 from lucca_sync.exceptions import (
     ConfigurationError,
     PlanMismatchError,
@@ -456,6 +457,20 @@ def apply(
         )
 
 
+def _untouched_refusals(plan: Plan, refusals: Mapping[str, str]) -> list[str]:
+    """The warnings for the records the sink refused of users the plan does not touch: as
+    expected when the plan warned of them (its ``target user K: ...`` warnings), else as a
+    surprise."""
+    warned = untouched_refusals_warned(plan.warnings, refusals)
+    return [
+        f"key {key} was left as it is, as the plan warned: the sink refused its current "
+        f"record ({reason})"
+        if key in warned
+        else f"the sink refused key {key} that the plan did not touch: {reason}"
+        for key, reason in sorted(refusals.items())
+    ]
+
+
 def _apply(
     plan: Plan,
     sink: Sink,
@@ -494,10 +509,7 @@ def _apply(
             outcomes[index] = attrs.evolve(
                 outcome, status="failed", error=f"refused when committing: {reason}"
             )
-    warnings.extend(
-        f"the sink refused key {key} that the plan did not touch: {reason}"
-        for key, reason in sorted(refusals.items())
-    )
+    warnings.extend(_untouched_refusals(plan, refusals))
     if plan.sync_state is not None and not any(o.status == "failed" for o in outcomes):
         # Only now is the target known to hold every change read: the next incremental
         # plan may start from here. A failed record keeps the old state, so it is read again.

@@ -26,7 +26,13 @@ from lucca_sync._engine._plan_model import (
     Update,
 )
 
-__all__ = ["CheckPlan", "TargetRefusals", "target_refusals"]
+__all__ = [
+    "CheckPlan",
+    "TargetRefusals",
+    "target_refusals",
+    "untouched_refusal_warning",
+    "untouched_refusals_warned",
+]
 
 #: :meth:`lucca_sync.Sink.check_plan`.
 CheckPlan = Callable[[Plan], Mapping[str, str]]
@@ -43,6 +49,24 @@ class TargetRefusals:
 
     errors: Mapping[int, PlanError]
     warnings: tuple[str, ...] = ()
+
+
+def untouched_refusal_warning(key: str, reason: str) -> str:
+    """The plan's warning that the target would refuse the current record of user ``key``,
+    a user the plan does not touch."""
+    return f"{_untouched_prefix(key)}{reason}); it is left as it is"
+
+
+def _untouched_prefix(key: str) -> str:
+    return f"target user {key}: the target would refuse its current record ("
+
+
+def untouched_refusals_warned(warnings: Iterable[str], keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` the plan's ``warnings`` said the target would refuse, untouched.
+
+    ``apply`` reports those refusals as expected, and any other as a surprise.
+    """
+    return {key for key in keys if any(w.startswith(_untouched_prefix(key)) for w in warnings)}
 
 
 def _fields_of(creates: Iterable[Create], changed: Iterable[Update | Reactivate]) -> set[str]:
@@ -91,10 +115,7 @@ def target_refusals(
     for key, reason in sorted(refusals.items()):
         employee_id = owners.get(key)
         if employee_id is None:
-            warnings.append(
-                f"target user {key}: the target would refuse its current record ({reason}); "
-                "it is left as it is"
-            )
+            warnings.append(untouched_refusal_warning(key, reason))
             continue
         first = reason.split(" ", 1)[0]
         errors.setdefault(
