@@ -48,8 +48,8 @@ def entries(draw: st.DrawFn, key: str) -> Entry:
     if kind == "unmanaged":
         # An export user: known by another identifier, by none, or by its key.
         fields[KEY] = draw(st.sampled_from([key, "X" + key, None]))
-        return Entry(fields=fields, managed=False)
-    return Entry(fields=fields, suspended=kind == "suspended", excluded=kind == "excluded")
+        return Entry(key, fields=fields, managed=False)
+    return Entry(key, fields=fields, suspended=kind == "suspended", excluded=kind == "excluded")
 
 
 @st.composite
@@ -132,19 +132,24 @@ def test_settling_by_the_index_leaves_the_same_file(
     assert _refusals._check(second, everyone, found.held) == {}
 
 
+def row(number: int) -> Entry:
+    """An active, managed user with an e-mail of their own."""
+    return Entry(str(number), fields={KEY: str(number), "email": f"{number}@x.fr"})
+
+
 def test_a_settled_snapshot_is_refused_nothing_when_untouched() -> None:
     published = {
-        "1": Entry(fields={KEY: "1", "email": "a@x.fr"}),
-        "2": Entry(fields={KEY: "2", "email": "b@x.fr", MANAGER: "1"}),
+        "1": Entry("1", fields={KEY: "1", "email": "a@x.fr"}),
+        "2": Entry("2", fields={KEY: "2", "email": "b@x.fr", MANAGER: "1"}),
     }
     assert FileCheck(published).check(Batch(published)) == {}
 
 
 def test_suspending_a_manager_refuses_their_untouched_report() -> None:
     published = {
-        "1": Entry(fields={KEY: "1", "email": "a@x.fr"}),
-        "2": Entry(fields={KEY: "2", "email": "b@x.fr", MANAGER: "1"}),
-        **{str(n): Entry(fields={KEY: str(n), "email": f"{n}@x.fr"}) for n in range(3, 40)},
+        "1": Entry("1", fields={KEY: "1", "email": "a@x.fr"}),
+        "2": Entry("2", fields={KEY: "2", "email": "b@x.fr", MANAGER: "1"}),
+        **{str(n): row(n) for n in range(3, 40)},
     }
     batch = Batch(published)
     batch.suspend("1")
@@ -154,7 +159,7 @@ def test_suspending_a_manager_refuses_their_untouched_report() -> None:
 
 
 def test_a_new_user_taking_a_published_email_is_refused_and_the_owner_keeps_it() -> None:
-    published = {str(n): Entry(fields={KEY: str(n), "email": f"{n}@x.fr"}) for n in range(1, 40)}
+    published = {str(n): row(n) for n in range(1, 40)}
     batch = Batch(published)
     batch.create("77", {"email": "5@X.fr", "username": "new"})
     assert list(FileCheck(published).check(batch)) == ["77"]
@@ -162,8 +167,8 @@ def test_a_new_user_taking_a_published_email_is_refused_and_the_owner_keeps_it()
 
 def test_a_new_user_keyed_by_an_export_users_identifier_is_refused() -> None:
     published = {
-        "3": Entry(fields={KEY: "X3", "email": "a@x.fr"}, managed=False),
-        **{str(n): Entry(fields={KEY: str(n), "email": f"{n}@x.fr"}) for n in range(10, 40)},
+        "3": Entry("3", fields={KEY: "X3", "email": "a@x.fr"}, managed=False),
+        **{str(n): row(n) for n in range(10, 40)},
     }
     batch = Batch(published)
     batch.create("X3", {"email": "b@x.fr"})

@@ -144,6 +144,7 @@ class Batch:
         self.put(
             key,
             Entry(
+                key,
                 fields=_fields(key, {}, fields),
                 origin=None if previous is None else previous.origin,
             ),
@@ -166,7 +167,13 @@ class Batch:
         self.remove(key)
         self.put(
             target,
-            Entry(fields=fields, suspended=entry.suspended, managed=True, origin=entry.origin),
+            Entry(
+                target,
+                fields=fields,
+                suspended=entry.suspended,
+                managed=True,
+                origin=entry.origin,
+            ),
         )
 
     def suspend(self, key: str) -> None:
@@ -180,7 +187,7 @@ class Batch:
     def reactivate(self, key: str, changes: Mapping[str, str | None]) -> None:
         """Put ``key`` back in the next file with ``changes``."""
         entry = self._get(key)
-        self.put(key, Entry(fields=_fields(key, entry.fields, changes), origin=entry.origin))
+        self.put(key, Entry(key, fields=_fields(key, entry.fields, changes), origin=entry.origin))
 
     def exclude(self, key: str) -> None:
         """Write ``key`` as a ``skip`` row (unmanaged users are protected already)."""

@@ -99,7 +99,7 @@ def entries_from_file(data: bytes, *, where: str) -> dict[str, Entry]:
         if key in entries:
             raise SinkError(f"{where}:{line}: {KEY} {key} appears twice")
         if (record.get(SKIP) or "").strip().casefold() in _SKIP_VALUES:
-            entries[key] = Entry(fields={KEY: key}, managed=False)
+            entries[key] = Entry(key, fields={KEY: key}, managed=False)
             continue
         fields: Mapping[str, str | None] = {
             name: value or None
@@ -108,7 +108,8 @@ def entries_from_file(data: bytes, *, where: str) -> dict[str, Entry]:
         }
         # A Lucca id was written by the sync for a user it manages; any other identifier is a
         # user adopted with its own identifier: unmanaged until adopted again (match_by).
-        entries[key] = Entry(fields={**fields, KEY: key}, managed=key.isascii() and key.isdigit())
+        managed = key.isascii() and key.isdigit()
+        entries[key] = Entry(key, fields={**fields, KEY: key}, managed=managed)
     return entries
 
 
@@ -198,7 +199,7 @@ def seed(path: Path) -> dict[str, Entry]:
     """
     rows = read_export(path)
     _log.info("seeded the Elevo state with %d users from an export", len(rows))
-    return {row.key: Entry(fields=row.fields, managed=False) for row in rows}
+    return {row.key: Entry(row.key, fields=row.fields, managed=False) for row in rows}
 
 
 def rebuild(

@@ -35,6 +35,7 @@ import attrs
 from lucca_sync.elevo._atomic import fsync_dir, write_atomic
 from lucca_sync.elevo._csv import row_order
 from lucca_sync.exceptions import SinkError
+from lucca_sync.sinks import TargetUser
 
 __all__ = ["FORMAT", "SYNC_STATE_NAME", "VERSION", "Entry", "Snapshot", "StateStore"]
 
@@ -63,18 +64,14 @@ HISTORY_RECOVERY = (
 _log = logging.getLogger("lucca_sync.elevo")
 
 
-@attrs.frozen
-class Entry:
-    """One user the sink knows Elevo holds.
+@attrs.frozen(repr=False)
+class Entry(TargetUser):
+    """One user the sink knows Elevo holds: the target user ``users()`` reports, as it is.
 
     ``managed=False`` users come from an adoption export; ``excluded`` users are written as
     ``skip`` rows with their last published fields kept here; ``suspended`` users are left out.
     """
 
-    fields: Mapping[str, str | None] = attrs.field(factory=dict, hash=False)
-    suspended: bool = False
-    managed: bool = True
-    excluded: bool = False
     #: The key this entry had in the published snapshot (differs after an adoption).
     origin: str | None = attrs.field(default=None, eq=False)
 
@@ -158,7 +155,9 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             if type(fields) is not dict or not _TEXTS.issuperset(map(type, fields.values())):
                 # A hand-edited state: numbers and the like are taken as their text.
                 fields = {str(k): (None if v is None else str(v)) for k, v in fields.items()}
-            users[str(item["key"])] = Entry(
+            key = str(item["key"])
+            users[key] = Entry(
+                key,
                 MappingProxyType(fields),
                 _flag(item, "suspended"),
                 _flag(item, "managed"),
