@@ -254,11 +254,48 @@ class TestStateAndAtomicity:
     ) -> None:
         publish(sink, person("1"))
         document = json.loads(sink.state_path.read_text(encoding="utf-8"))
-        assert (document["format"], document["version"]) == ("lucca_sync.elevo.state", 2)
+        assert (document["format"], document["version"]) == ("lucca_sync.elevo.state", 3)
         assert document["target"] == str(drop / "users.csv")
         assert document["sha256"] == hashlib.sha256((drop / "users.csv").read_bytes()).hexdigest()
-        assert document["users"][0]["key"] == "1"
+        [row] = document["users"]
+        assert row[:2] == ["1", ""]  # key, status (no letter: managed and active)
+        assert dict(zip(document["columns"][row[2]], row[3:], strict=True)) == person("1")
         assert sink.state_path.stat().st_mode & 0o077 == 0
+
+    def test_a_state_of_version_2_is_read_and_the_next_publication_writes_version_3(
+        self, sink: ElevoSink, make_sink: Callable[..., ElevoSink]
+    ) -> None:
+        publish(sink, person("1"), person("2"))
+        document = json.loads(sink.state_path.read_text(encoding="utf-8"))
+        excluded, active = (False, True, True), (False, True, False)
+        document["users"] = [
+            {
+                "key": "1",
+                "fields": person("1"),
+                "suspended": False,
+                "managed": True,
+                "excluded": True,
+            },
+            {
+                "key": "2",
+                "fields": person("2"),
+                "suspended": False,
+                "managed": True,
+                "excluded": False,
+            },
+        ]
+        document["version"] = 2
+        del document["columns"]
+        sink.state_path.write_text(json.dumps(document), encoding="utf-8")
+        reader = make_sink()
+        assert keys(reader) == {"1": excluded, "2": active}
+        reader.begin()
+        reader.update("2", {"job_title": "Boss"})
+        reader.commit()
+        document = json.loads(sink.state_path.read_text(encoding="utf-8"))
+        assert document["version"] == 3
+        assert [row[:2] for row in document["users"]] == [["1", "x"], ["2", ""]]
+        assert keys(make_sink()) == {"1": excluded, "2": active}
 
     def test_state_survives_a_new_sink(self, make_sink: Callable[..., ElevoSink]) -> None:
         first = make_sink()
@@ -273,7 +310,8 @@ class TestStateAndAtomicity:
     ) -> None:
         publish(sink, person("1", registration_number="42"))
         document = json.loads(sink.state_path.read_text(encoding="utf-8"))
-        document["users"][0]["fields"]["registration_number"] = 42
+        [row] = document["users"]
+        row[3 + document["columns"][row[2]].index("registration_number")] = 42
         sink.state_path.write_text(json.dumps(document), encoding="utf-8")
         [user] = make_sink().users()
         assert user.fields["registration_number"] == "42"
@@ -413,6 +451,21 @@ class TestStateAndAtomicity:
                 "malformed",
             ),
             (b"[]", "not an Elevo state file"),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [["1", "", 1, "a@x.fr"]]}',
+                "malformed",
+            ),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [["1", "", 0, "a@x.fr", "extra"]]}',
+                "malformed",
+            ),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [["1", "active", 0, "a@x.fr"]]}',
+                "malformed",
+            ),
         ],
     )
     def test_bad_state_file_is_reported(

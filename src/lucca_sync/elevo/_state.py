@@ -12,10 +12,17 @@ Beside them, ``elevo-history.jsonl`` holds the run history: one JSON object per 
 per applied run, appended (see :meth:`StateStore.append_history`), and
 ``elevo-history.count`` how many lines it held after the last recorded run (a shorter history
 was cut). ``elevo-sync-state.json`` holds the incremental-sync state of the last applied plan.
+
 In an entry, ``fields["uniq_identifier"]`` is the identifier Elevo knows the user by. It is the
 entry's key (the Lucca id) except for a user adopted from an Elevo export who already had an
-identifier: that user keeps it (format version 2; version 1 states never differ, and are read
-as they are). Manager references in ``fields`` are keys; the file writes identifiers.
+identifier: that user keeps it (since format version 2; version 1 states never differ, and are
+read as they are). Manager references in ``fields`` are keys; the file writes identifiers.
+
+Format version 3 writes each user as one row, ``[key, status, columns, value, ...]``: the
+field names are listed once in ``columns`` (one list per distinct set of names) and the status
+is made of letters, ``s`` suspended, ``x`` excluded, ``u`` unmanaged (none: a managed, active
+user). Versions 1 and 2 (one object per user, the names repeated) are still read; the next
+publication writes version 3. Half the size, read in about half the time at 100,000 users.
 """
 
 from __future__ import annotations
@@ -40,9 +47,10 @@ from lucca_sync.sinks import TargetUser
 __all__ = ["FORMAT", "SYNC_STATE_NAME", "VERSION", "Entry", "Snapshot", "StateStore"]
 
 FORMAT = "lucca_sync.elevo.state"
-VERSION = 2
-#: Versions this lucca_sync reads: 1 differs only in never holding a kept identifier.
-_READABLE = frozenset({1, VERSION})
+VERSION = 3
+#: Versions this lucca_sync reads: 1 and 2 write an object per user; 1 never holds a kept
+#: identifier.
+_READABLE = frozenset({1, 2, VERSION})
 STATE_NAME = "elevo-state.json"
 PENDING_NAME = "elevo-state.pending.json"
 #: Present while a delivery may or may not have reached Elevo (the connection broke).
@@ -95,17 +103,24 @@ class Snapshot:
     history_runs: int | None = None
 
 
+def _status(entry: Entry) -> str:
+    """The letters of a user's status in a version 3 row (see the module docstring)."""
+    return (
+        ("s" if entry.suspended else "")
+        + ("x" if entry.excluded else "")
+        + ("" if entry.managed else "u")
+    )
+
+
 def _encode(snapshot: Snapshot) -> bytes:
-    users = [
-        {
-            "key": key,
-            "fields": dict(entry.fields),
-            "suspended": entry.suspended,
-            "managed": entry.managed,
-            "excluded": entry.excluded,
-        }
-        for key, entry in sorted(snapshot.users.items(), key=lambda item: row_order(item[0]))
-    ]
+    # Each distinct list of field names is written once, in "columns"; a user is one row:
+    # [key, status letters, index of its columns, value, value, ...].
+    columns: dict[tuple[str, ...], int] = {}
+    users = []
+    for key, entry in sorted(snapshot.users.items(), key=lambda item: row_order(item[0])):
+        names = tuple(entry.fields)
+        shape = columns.setdefault(names, len(columns))
+        users.append([key, _status(entry), shape, *entry.fields.values()])
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -115,6 +130,7 @@ def _encode(snapshot: Snapshot) -> bytes:
         "generation": snapshot.generation,
         "target": snapshot.target,
         "history_runs": snapshot.history_runs,
+        "columns": [list(names) for names in columns],
         "users": users,
     }
     # Compact: the state of 100,000 users is read at every run (any JSON layout reads back).
@@ -123,6 +139,7 @@ def _encode(snapshot: Snapshot) -> bytes:
 
 
 _TEXTS: Final = frozenset({str, type(None)})
+_STATUS: Final = frozenset("sxu")
 
 
 def _flag(item: dict[str, object], name: str) -> bool:
@@ -131,6 +148,52 @@ def _flag(item: dict[str, object], name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} is not true or false")
     return value
+
+
+def _texts(fields: dict[str, object]) -> dict[str, str | None]:
+    """``fields`` with every value text or ``None``: a hand edit's numbers become their text."""
+    if type(fields) is dict and _TEXTS.issuperset(map(type, fields.values())):
+        return fields  # type: ignore[return-value]  # checked just above
+    return {str(k): (None if v is None else str(v)) for k, v in fields.items()}
+
+
+def _rows(columns: list[list[str]], rows: list[list[object]]) -> dict[str, Entry]:
+    """The users of a version 3 state."""
+    names = [tuple(map(str, each)) for each in columns]
+    users: dict[str, Entry] = {}
+    for row in rows:
+        key, status, shape = str(row[0]), row[1], row[2]
+        if type(status) is not str or not _STATUS.issuperset(status):
+            raise ValueError("a status is not made of the letters s, x and u")
+        if type(shape) is not int or not 0 <= shape < len(names):
+            raise IndexError("a row names columns that do not exist")
+        fields = dict(zip(names[shape], row[3:], strict=True))
+        users[key] = Entry(
+            key,
+            MappingProxyType(_texts(fields)),
+            "s" in status,
+            "u" not in status,
+            "x" in status,
+        )
+    return users
+
+
+def _objects(items: list[dict[str, object]]) -> dict[str, Entry]:
+    """The users of a state of version 1 or 2 (one object per user)."""
+    users: dict[str, Entry] = {}
+    for item in items:
+        fields = item["fields"]
+        if not isinstance(fields, dict):
+            raise TypeError("fields is not an object")
+        key = str(item["key"])
+        users[key] = Entry(
+            key,
+            MappingProxyType(_texts(fields)),
+            _flag(item, "suspended"),
+            _flag(item, "managed"),
+            _flag(item, "excluded"),
+        )
+    return users
 
 
 def _decode(path: Path, data: bytes) -> Snapshot:
@@ -148,22 +211,12 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             f"the Elevo state file {path} has format version {document.get('version')!r}; "
             f"this version of lucca_sync reads version {VERSION}"
         )
-    users: dict[str, Entry] = {}
     try:
-        for item in document["users"]:
-            fields = item["fields"]
-            if type(fields) is not dict or not _TEXTS.issuperset(map(type, fields.values())):
-                # A hand-edited state: numbers and the like are taken as their text.
-                fields = {str(k): (None if v is None else str(v)) for k, v in fields.items()}
-            key = str(item["key"])
-            users[key] = Entry(
-                key,
-                MappingProxyType(fields),
-                _flag(item, "suspended"),
-                _flag(item, "managed"),
-                _flag(item, "excluded"),
-            )
-    except (KeyError, TypeError, AttributeError) as exc:
+        if document["version"] >= 3:
+            users = _rows(document["columns"], document["users"])
+        else:
+            users = _objects(document["users"])
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         raise SinkError(
             f"the Elevo state file {path} has a malformed users list ({exc.__class__.__name__})"
         ) from exc
