@@ -7,6 +7,7 @@ import json
 import threading
 import weakref
 from datetime import date
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -17,6 +18,8 @@ from lucca_sync._engine._gc import collector_paused
 from lucca_sync._lucca._http import surrogate_free
 from lucca_sync._lucca._lucca_api import LuccaApiReader, _Join, _Lookups
 from lucca_sync._lucca._v3 import V3Decoder
+from lucca_sync.elevo import ElevoSink, StateRecoveryError
+from lucca_sync.elevo import _state as elevo_state
 from lucca_sync.exceptions import MappingError, ResponseDecodeError
 from lucca_sync.mapping import Field, FieldMapping, upper
 from lucca_sync.testing import FakeLucca, MemorySink, generate_company, make_lucca_user
@@ -502,3 +505,37 @@ class TestLuccaApiFastPath:
         assert [attrs.asdict(e, recurse=False) for e in fast] == [
             attrs.asdict(e, recurse=False) for e in general
         ]
+
+
+class TestElevoStateReadOnce:
+    """Planning against a folder target decodes the state file once, its digest check included."""
+
+    def test_the_published_file_check_does_not_decode_the_state_again(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (tmp_path / "drop").mkdir()
+        sink = ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
+        sink.begin()
+        sink.create("1", {"email": "a@acme.example", "first_name": "A"})
+        sink.commit()
+        decoded: list[Path] = []
+        real = elevo_state._decode
+
+        def counting(path: Path, data: bytes) -> elevo_state.Snapshot:
+            decoded.append(path)
+            return real(path, data)
+
+        monkeypatch.setattr(elevo_state, "_decode", counting)
+        again = ElevoSink.to_directory(tmp_path / "drop", state_dir=tmp_path / "state")
+        assert [user.key for user in again.users()] == ["1"]
+        assert decoded == [again.state_path]
+        # A state file rewritten since it was read (another recorded digest) is decoded again.
+        again.close()
+        store = elevo_state.StateStore(tmp_path / "state")
+        assert store.load() is not None
+        document = json.loads(again.state_path.read_bytes())
+        document["sha256"] = "0" * 64
+        again.state_path.write_text(json.dumps(document), encoding="utf-8")
+        assert store.known_digests() == {"0" * 64}
+        with pytest.raises(StateRecoveryError, match="not the last users file"):
+            again.users()

@@ -512,6 +512,8 @@ class _Planner:
         self, record: Mapping[str, str | None], user: TargetUser
     ) -> tuple[FieldChange, ...]:
         before = user.fields
+        if before == record:
+            return ()  # compared in C: the usual case on a re-run
         changed = [field for field, value in record.items() if before.get(field) != value]
         if not changed:
             return ()  # the usual case on a re-run: nothing to sort or build

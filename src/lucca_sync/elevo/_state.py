@@ -28,6 +28,7 @@ publication writes version 3. Half the size, read in about half the time at 100,
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Final, cast
 
 import attrs
 
@@ -139,7 +140,12 @@ def _encode(snapshot: Snapshot) -> bytes:
 
 
 _TEXTS: Final = frozenset({str, type(None)})
-_STATUS: Final = frozenset("sxu")
+#: A row's status letters -> (suspended, managed, excluded), in every order they may come.
+_FLAGS: Final = {
+    "".join(letters): ("s" in letters, "u" not in letters, "x" in letters)
+    for size in range(4)
+    for letters in itertools.permutations("sxu", size)
+}
 
 
 def _flag(item: dict[str, object], name: str) -> bool:
@@ -160,21 +166,26 @@ def _texts(fields: dict[str, object]) -> dict[str, str | None]:
 def _rows(columns: list[list[str]], rows: list[list[object]]) -> dict[str, Entry]:
     """The users of a version 3 state."""
     names = [tuple(map(str, each)) for each in columns]
+    sizes = [len(each) for each in names]
     users: dict[str, Entry] = {}
     for row in rows:
-        key, status, shape = str(row[0]), row[1], row[2]
-        if type(status) is not str or not _STATUS.issuperset(status):
+        key, status, shape = row[0], row[1], row[2]
+        flags = _FLAGS.get(status) if type(status) is str else None
+        if flags is None:
             raise ValueError("a status is not made of the letters s, x and u")
         if type(shape) is not int or not 0 <= shape < len(names):
             raise IndexError("a row names columns that do not exist")
-        fields = dict(zip(names[shape], row[3:], strict=True))
-        users[key] = Entry(
-            key,
-            MappingProxyType(_texts(fields)),
-            "s" in status,
-            "u" not in status,
-            "x" in status,
-        )
+        values = row[3:]
+        if len(values) != sizes[shape]:
+            raise ValueError("a row has more or fewer values than its columns")
+        if _TEXTS.issuperset(map(type, values)):
+            texts = cast("list[str | None]", values)
+        else:  # a hand edit: numbers and the like are taken as their text
+            texts = [None if value is None else str(value) for value in values]
+        key = key if type(key) is str else str(key)
+        # The lengths were compared just above.
+        fields = dict(zip(names[shape], texts, strict=False))
+        users[key] = Entry(key, MappingProxyType(fields), *flags)
     return users
 
 
@@ -251,6 +262,11 @@ class StateStore:
     """Reads and writes the state files of one sink in ``folder``."""
 
     folder: Path
+    # The digest each state file held when it was last decoded, by the file's identity: the
+    # check of the published file (known_digests) does not decode the whole state again.
+    _digests: dict[Path, tuple[tuple[int, int, int], str | None]] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
 
     @property
     def path(self) -> Path:
@@ -261,6 +277,23 @@ class StateStore:
     def pending_path(self) -> Path:
         """The state of a delivery that was started but not confirmed."""
         return self.folder / PENDING_NAME
+
+    def _decode(self, path: Path, data: bytes) -> Snapshot:
+        snapshot = _decode(path, data)
+        with contextlib.suppress(OSError):
+            self._digests[path] = (_identity(path), snapshot.sha256)
+        return snapshot
+
+    def _digest(self, path: Path) -> str | None:
+        """The digest recorded in the state file ``path``, decoded only if it changed since.
+
+        Raises:
+            OSError: The file cannot be read (FileNotFoundError: there is none).
+        """
+        known = self._digests.get(path)
+        if known is not None and known[0] == _identity(path):
+            return known[1]
+        return self._decode(path, path.read_bytes()).sha256
 
     def load(self) -> Snapshot | None:
         """The last published snapshot, ``None`` before the first publish.
@@ -279,7 +312,7 @@ class StateStore:
                 continue
             except OSError as exc:
                 raise SinkError(f"cannot read the Elevo state file {path}: {exc}") from exc
-            snapshot = _decode(path, data)
+            snapshot = self._decode(path, data)
             if path == self.pending_path:
                 _log.warning(
                     "found %s: the previous run stopped after starting a delivery (sha256 %s) "
@@ -510,12 +543,11 @@ class StateStore:
         digests = set()
         for path in (self.pending_path, self.path):
             try:
-                data = path.read_bytes()
+                digests.add(self._digest(path))
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 raise SinkError(f"cannot read the Elevo state file {path}: {exc}") from exc
-            digests.add(_decode(path, data).sha256)
         with contextlib.suppress(OSError):
             digests.add(self.unconfirmed_path.read_text(encoding="utf-8").strip())
         return {digest for digest in digests if digest}
@@ -541,6 +573,12 @@ class StateStore:
         write_atomic(self.path, _encode(snapshot), mode=0o600)
         self.clear_unconfirmed()
         return kept
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is replaced or rewritten: inode, size, modification time."""
+    status = path.stat()
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 def _ends_with_newline(path: Path) -> bool:
