@@ -41,6 +41,7 @@ class ApiKey:
     """
 
     value: str = attrs.field(validator=_check_key)
+    """The key itself; never shown by ``repr``, logs or error messages."""
 
     def __repr__(self) -> str:
         return "ApiKey(<redacted>)"

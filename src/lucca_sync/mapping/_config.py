@@ -1,15 +1,17 @@
 """Loading a declarative mapping (TOML or JSON data), reporting every problem at once.
 
-Schema (TOML spelling; see docs/howto/mapping.md)::
+Schema (TOML spelling; see docs/howto/mapping.md):
 
-    extends = "elevo_default"          # or "none"; default "elevo_default"
-    remove = ["department"]            # default fields to drop
+```toml
+extends = "elevo_default"          # or "none"; default "elevo_default"
+remove = ["department"]            # default fields to drop
 
-    [fields.custom_site]               # one table per target key
-    source = "extendedData.e_site"     # one of: source, constant, coalesce, template, lookup
-    transforms = ["strip", { truncate = 50 }]
-    apply = "always"                   # or "create_only"
-    on_empty = "clear"                 # or "leave", or "default" with default = "..."
+[fields.custom_site]               # one table per target key
+source = "extendedData.e_site"     # one of: source, constant, coalesce, template, lookup
+transforms = ["strip", { truncate = 50 }]
+apply = "always"                   # or "create_only"
+on_empty = "clear"                 # or "leave", or "default" with default = "..."
+```
 
 A field may also be a bare path string (``team_name = "department.name"``) or, in JSON, null
 to remove it. Inside ``coalesce`` and ``lookup.source``, a source is a path string or a table

@@ -110,16 +110,16 @@ def _normalize_diacritics(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-#: Remove leading and trailing whitespace.
 strip: Transform = _TextTransform("strip", str.strip)
-#: Lower-case the text.
+"""Remove leading and trailing whitespace."""
 lower: Transform = _TextTransform("lower", str.lower)
-#: Upper-case the text.
+"""Lower-case the text."""
 upper: Transform = _TextTransform("upper", str.upper)
-#: Capitalise each run of letters: ``"JEAN-PIERRE o'neil"`` -> ``"Jean-Pierre O'Neil"``.
+"""Upper-case the text."""
 title: Transform = _TextTransform("title", _title)
-#: Remove accents and fold ligatures to ASCII letters: ``"Zoé Œuvray"`` -> ``"Zoe OEuvray"``.
+"""Capitalise each run of letters: ``"JEAN-PIERRE o'neil"`` -> ``"Jean-Pierre O'Neil"``."""
 normalize_diacritics: Transform = _TextTransform("normalize_diacritics", _normalize_diacritics)
+"""Remove accents and fold ligatures to ASCII letters: ``"Zoé Œuvray"`` -> ``"Zoe OEuvray"``."""
 
 
 def _as_datetime(value: object) -> date:
