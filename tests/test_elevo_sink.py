@@ -297,6 +297,27 @@ class TestStateAndAtomicity:
         assert [row[:2] for row in document["users"]] == [["1", "x"], ["2", ""]]
         assert keys(make_sink()) == {"1": excluded, "2": active}
 
+    def test_a_held_user_stays_a_skip_row_until_their_row_is_valid_again(
+        self, sink: ElevoSink, make_sink: Callable[..., ElevoSink], drop: Path
+    ) -> None:
+        # Enough users for a later batch to be checked by the index, not as a whole file.
+        others = [person(str(n)) for n in range(3, 40)]
+        publish(sink, person("1"), person("2", manager_uniq_identifier="1"), *others)
+        first = make_sink()
+        first.begin()
+        first.suspend("1")
+        assert set(first.commit()) == {"2"}  # its manager left the file: held as a skip row
+        second = make_sink()
+        second.begin()
+        second.update("30", {"first_name": "Zoé"})  # unrelated to user 2
+        assert set(second.commit()) == {"2"}
+        assert {r["uniq_identifier"]: r.get("skip") for r in rows(drop)}["2"] == "true"
+        third = make_sink()
+        third.begin()
+        third.reactivate("1", {})
+        assert third.commit() == {}
+        assert {r["uniq_identifier"]: r["manager_uniq_identifier"] for r in rows(drop)}["2"] == "1"
+
     def test_state_survives_a_new_sink(self, make_sink: Callable[..., ElevoSink]) -> None:
         first = make_sink()
         publish(first, person("1"), person("2"))
@@ -327,7 +348,7 @@ class TestStateAndAtomicity:
             sink.commit()
         assert sink.state_path.read_bytes() == before
         assert set(keys(sink)) == {"1"}
-        assert state_files(sink) == ["elevo-state.json"]
+        assert state_files(sink) == ["elevo-history.count", "elevo-state.json"]
 
     def test_full_disk_leaves_the_previous_file_and_no_temp(
         self, sink: ElevoSink, drop: Path, monkeypatch: pytest.MonkeyPatch
@@ -388,7 +409,7 @@ class TestStateAndAtomicity:
         restarted.begin()
         assert restarted.commit() == {}
         assert [r["uniq_identifier"] for r in rows(drop)] == ["1", "2"]  # sent again, in full
-        assert state_files(restarted) == ["elevo-state.json"]
+        assert state_files(restarted) == ["elevo-history.count", "elevo-state.json"]
 
     def test_an_uncertain_delivery_is_sent_again_even_without_changes(
         self, make_sink: Callable[..., ElevoSink], drop: Path, monkeypatch: pytest.MonkeyPatch
@@ -413,7 +434,7 @@ class TestStateAndAtomicity:
         restarted.begin()  # e.g. user 2 was removed from Lucca meanwhile: nothing to change
         assert restarted.commit() == {}
         assert [r["uniq_identifier"] for r in rows(drop)] == ["1"]  # the recorded state, sent
-        assert state_files(restarted) == ["elevo-state.json"]
+        assert state_files(restarted) == ["elevo-history.count", "elevo-state.json"]
 
     def test_crash_during_delivery_converges_too(
         self, make_sink: Callable[..., ElevoSink], drop: Path, monkeypatch: pytest.MonkeyPatch

@@ -190,6 +190,21 @@ class TestLostHistory:
         with pytest.raises(SinkError, match="is missing, but the state folder records 3"):
             sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
 
+    def test_a_lost_count_and_a_cut_history_stop_the_next_plan(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        lines = self.history(tmp_path).read_text(encoding="utf-8").splitlines(keepends=True)
+        self.history(tmp_path).write_text("".join(lines[:-1]), encoding="utf-8")
+        (tmp_path / "state" / "elevo-history.count").unlink()
+        with pytest.raises(SinkError, match=r"elevo-history\.count is missing") as caught:
+            sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+        assert "Restore elevo-history.jsonl and elevo-history.count" in str(caught.value)
+
+    def test_a_damaged_count_names_the_count_file(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        (tmp_path / "state" / "elevo-history.count").write_text("2x\n", encoding="ascii")
+        with pytest.raises(SinkError, match=r"count .*elevo-history\.count is damaged"):
+            sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
+
     def test_a_history_replaced_by_an_older_copy_stops_the_next_plan(self, tmp_path: Path) -> None:
         self.published(tmp_path)
         lines = self.history(tmp_path).read_text(encoding="utf-8").splitlines(keepends=True)
@@ -225,7 +240,7 @@ class TestLostHistory:
         self.published(tmp_path)
         state = tmp_path / "state" / "elevo-state.json"
         document = json.loads(state.read_text(encoding="utf-8"))
-        del document["history_runs"]
+        del document["history_runs"], document["history_counted"]
         state.write_text(json.dumps(document), encoding="utf-8")
         (tmp_path / "state" / "elevo-history.count").unlink()  # written by later versions
         self.history(tmp_path).unlink()

@@ -73,7 +73,8 @@ class SyncState:
             "today": self.today.isoformat(),
             "runs_since_full": self.runs_since_full,
             # Pairs rather than an object: JSON object keys would turn the ids into text.
-            "population": [[key, value] for key, value in sorted(self.population.items())],
+            # Tuples: the document is shared by every to_dict() of this state (read-only).
+            "population": tuple(sorted(self.population.items())),
             "full_read_on": None if self.full_read_on is None else self.full_read_on.isoformat(),
         }
 

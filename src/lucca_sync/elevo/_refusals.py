@@ -6,9 +6,12 @@ twice, or a manager that is not a row of the file. :class:`FileCheck` finds thos
 :class:`~lucca_sync.elevo._batch.Batch`; :meth:`FileCheck.settle` refuses them one round at a
 time (a refused manager can invalidate their reports) until every row left is valid.
 
-Rows the batch did not touch were valid when they were published: a batch that touches a few
-users of a large snapshot checks those users and the ones that share a value, an identifier or
-a manager link with them, found through an index of the published snapshot built once.
+Rows the batch did not touch passed these checks when they were published, but for the users
+the last commit *held* (written as ``skip`` rows, recorded in the state): a batch that touches
+a few users of a large snapshot checks those users, the held ones, and the ones that share a
+value, an identifier or a manager link with them, found through an index of the published
+snapshot built once. A state that does not record who was held (written before format 3, or
+rebuilt) has every row checked.
 """
 
 from __future__ import annotations
@@ -92,14 +95,19 @@ class FileCheck:
 
     Args:
         published: The last published snapshot (its index is built at the first use).
+        held: The users the last commit wrote as ``skip`` rows because their change was
+            refused (checked again); ``None``: not known, every row is checked.
     """
 
-    def __init__(self, published: Mapping[str, Entry]) -> None:
+    def __init__(
+        self, published: Mapping[str, Entry], held: Collection[str] | None = frozenset()
+    ) -> None:
         self.published = published
+        self.held = held
         self._index: _Index | None = None
 
     def _keys(self, batch: Batch, dirty: Collection[str]) -> list[str]:
-        if len(dirty) > _WHOLE_FILE_SHARE * len(self.published):
+        if self.held is None or len(dirty) > _WHOLE_FILE_SHARE * len(self.published):
             keys = [key for key, _ in batch.items()]
         else:
             if self._index is None:
@@ -113,8 +121,8 @@ class FileCheck:
         ``held`` users are written as ``skip`` rows. Once, without taking a refused manager's
         reports along (see :meth:`settle`).
         """
-        dirty = batch.touched | set(held)
-        if not dirty:
+        dirty = batch.touched | set(held) | set(self.held or ())
+        if not dirty and self.held is not None:
             return {}
         return _check(batch, self._keys(batch, dirty), held)
 

@@ -156,6 +156,10 @@ class ElevoSink(Sink):
         self._file_check: FileCheck | None = None
         # Records the history held at the last publication (None: not known, taken as it is).
         self._history_runs: int | None = None
+        # Whether elevo-history.count accompanies the published state (a missing one is lost).
+        self._history_counted = False
+        # Users the last commit wrote as skip rows (None: not recorded, every row is checked).
+        self._published_held: frozenset[str] | None = frozenset()
         # The digest of the published snapshot: ties the sync state to the snapshot it follows.
         self._published_sha256: str | None = None
         # Publications so far, as recorded in the state (see generation()).
@@ -328,6 +332,8 @@ class ElevoSink(Sink):
         self._published_for = snapshot.encrypted_for
         self._generation = snapshot.generation
         self._history_runs = snapshot.history_runs
+        self._history_counted = snapshot.history_counted
+        self._published_held = snapshot.held
 
     def _load(self) -> dict[str, Entry]:
         """The published snapshot, read under the state lock (taken here if not held)."""
@@ -354,6 +360,8 @@ class ElevoSink(Sink):
             self._published_sha256 = None
             self._generation = 0
             self._history_runs = None
+            self._history_counted = False
+            self._published_held = frozenset()
             return {} if self._adopt_from is None else seed(self._adopt_from)
         self._first = False
         self._remember(snapshot)
@@ -421,7 +429,7 @@ class ElevoSink(Sink):
     def _checks(self, published: dict[str, Entry]) -> FileCheck:
         """The checks of a file over ``published``, kept while it stays the published one."""
         if self._file_check is None or self._file_check.published is not published:
-            self._file_check = FileCheck(published)
+            self._file_check = FileCheck(published, self._published_held)
         return self._file_check
 
     def create(self, key: str, fields: Mapping[str, str | None]) -> None:
@@ -540,12 +548,15 @@ class ElevoSink(Sink):
             # taking the state lock, which apply gave back when it committed.
             snapshot = self._store.load()
             expected = None if snapshot is None else snapshot.history_runs
-        expected = self._store.expected_runs(expected)
+            counted = snapshot is not None and snapshot.history_counted
+        else:
+            counted = self._history_counted
+        expected = self._store.expected_runs(expected, counted_file=counted)
         records = self._store.read_history()
         if expected is not None and len(records) < expected:
-            found = "missing" if not records else f"holds {len(records)} run(s)"
+            found = "is missing" if not records else f"holds {len(records)} run(s)"
             raise SinkError(
-                f"the run history {self._store.history_path} is {found}, but the state folder "
+                f"the run history {self._store.history_path} {found}, but the state folder "
                 f"records {expected}: it was deleted, cut or replaced by an "
                 f"older copy, or a run could not be recorded. {HISTORY_RECOVERY}"
             )
@@ -759,19 +770,14 @@ class ElevoSink(Sink):
         finally:
             self._release()
 
-    def _publish(self) -> Mapping[str, str]:
-        batch = self._batch()
-        recipient = None if self._recipient is None else self._recipient.identity
-        if not batch.changed and not self._rekeyed(recipient) and not self._force:
-            _log.info("Elevo snapshot unchanged: nothing delivered")
-            return {}
+    def _refuse_unidentified(self, batch: Batch) -> None:
+        """Elevo suspends whoever the file omits: doubt must not become a suspension."""
         unidentified = [
             key
             for key, entry in batch.items()
             if not entry.managed and not entry.suspended and not writes_skip(entry)
         ]
         if unidentified and not self._omit_unidentified:
-            # Elevo suspends whoever the file omits: doubt must not become a suspension.
             raise SinkError(
                 f"{len(unidentified)} user(s) of the Elevo export have no uniq_identifier and "
                 "were not adopted: the file cannot name them, so Elevo may suspend them; "
@@ -779,17 +785,40 @@ class ElevoSink(Sink):
                 "uniq_identifier in a new export, or build the sink with "
                 "omit_unidentified=True once Elevo support confirmed they are outside the sync"
             )
+
+    def _count_history(self) -> int:
+        """Write the history's count before a publication records it (see load_history)."""
+        runs = len(self._store.read_history())
+        try:
+            self._store.count_history(runs)
+        except OSError as exc:
+            raise SinkError(
+                f"cannot write the run history's count in {self._store.folder} ({exc.strerror}); "
+                "nothing was delivered"
+            ) from exc
+        return runs
+
+    def _publish(self) -> Mapping[str, str]:
+        batch = self._batch()
+        recipient = None if self._recipient is None else self._recipient.identity
+        if not batch.changed and not self._rekeyed(recipient) and not self._force:
+            _log.info("Elevo snapshot unchanged: nothing delivered")
+            return {}
+        self._refuse_unidentified(batch)
         published = self._load()
         refusals = self._checks(published).settle(batch)
         written = rows(batch.items(), refusals.held)
         self._check_nobody_dropped(published, {row.key for row in written}, batch.suspended)
-        if not batch.differs() and not self._rekeyed(recipient) and not self._force:
+        held = frozenset(refusals.held)
+        same_file = not batch.differs() and held == (self._published_held or frozenset())
+        if same_file and not self._rekeyed(recipient) and not self._force:
             # Nothing new to tell Elevo: sending the same file again would only cost a run.
             self._log_refusals(refusals.reasons)
             _log.info("Elevo snapshot unchanged: nothing delivered")
             return dict(refusals.reasons)
         data = render(written)
         after = batch.after()
+        runs = self._count_history()
         snapshot = Snapshot(
             users=after,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -797,8 +826,11 @@ class ElevoSink(Sink):
             encrypted_for=recipient,
             generation=self._generation + 1,
             target=self._location(),
-            # Recorded with the snapshot: a history found shorter later was lost or cut.
-            history_runs=len(self._store.read_history()),
+            # Recorded with the snapshot (and in the count file, written first): a history
+            # found shorter later was lost or cut.
+            history_runs=runs,
+            history_counted=True,
+            held=held,
         )
         if self._recipient is not None:  # raises rather than return clear text
             data = self._recipient.encrypt(data, armor=self._armor)

@@ -70,6 +70,15 @@ HISTORY_RECOVERY = (
     "lucca-sync history --config FILE --restart on the command line"
 )
 
+#: What to do about a lost or damaged history count.
+COUNT_RECOVERY = (
+    "The rolling safety limits cannot be trusted without it, so nothing was planned or "
+    "published. Restore elevo-history.jsonl and elevo-history.count from the same backup, or "
+    "start a new history knowingly (the rolling limits then count from zero): "
+    "sink.restart_history() in Python, lucca-sync history --config FILE --restart on the "
+    "command line"
+)
+
 _log = logging.getLogger("lucca_sync.elevo")
 
 
@@ -83,6 +92,12 @@ class Entry(TargetUser):
 
     #: The key this entry had in the published snapshot (differs after an adoption).
     origin: str | None = attrs.field(default=None, eq=False)
+
+    def __repr__(self) -> str:  # never the fields: they are personal data
+        return (
+            f"Entry(key={self.key!r}, suspended={self.suspended!r}, managed={self.managed!r}, "
+            f"excluded={self.excluded!r}, origin={self.origin!r})"
+        )
 
 
 @attrs.frozen
@@ -102,6 +117,13 @@ class Snapshot:
     #: Records the run history held when this snapshot was published: a shorter history was
     #: lost or cut. ``None`` in states written before the count was kept (taken as it is).
     history_runs: int | None = None
+    #: ``elevo-history.count`` accompanies this state (written with it since format 3): a
+    #: missing count file is then damage, not an older state folder.
+    history_counted: bool = False
+    #: Users written as ``skip`` rows because the change of their row was refused: the next
+    #: commit checks them again. ``None``: not recorded (a state written before format 3, or
+    #: rebuilt), so the next commit checks every row.
+    held: frozenset[str] | None = attrs.field(default=None, hash=False)
 
 
 def _status(entry: Entry) -> str:
@@ -131,6 +153,8 @@ def _encode(snapshot: Snapshot) -> bytes:
         "generation": snapshot.generation,
         "target": snapshot.target,
         "history_runs": snapshot.history_runs,
+        "history_counted": snapshot.history_counted,
+        "held": None if snapshot.held is None else sorted(snapshot.held, key=row_order),
         "columns": [list(names) for names in columns],
         "users": users,
     }
@@ -156,11 +180,20 @@ def _flag(item: dict[str, object], name: str) -> bool:
     return value
 
 
+def _text(value: object) -> str | None:
+    """A value of a hand-edited state as text: numbers and true/false become their text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    raise TypeError("a field value is neither text, a number, true, false nor null")
+
+
 def _texts(fields: dict[str, object]) -> dict[str, str | None]:
     """``fields`` with every value text or ``None``: a hand edit's numbers become their text."""
     if type(fields) is dict and _TEXTS.issuperset(map(type, fields.values())):
         return fields  # type: ignore[return-value]  # checked just above
-    return {str(k): (None if v is None else str(v)) for k, v in fields.items()}
+    return {str(k): _text(v) for k, v in fields.items()}
 
 
 def _rows(columns: list[list[str]], rows: list[list[object]]) -> dict[str, Entry]:
@@ -181,8 +214,11 @@ def _rows(columns: list[list[str]], rows: list[list[object]]) -> dict[str, Entry
         if _TEXTS.issuperset(map(type, values)):
             texts = cast("list[str | None]", values)
         else:  # a hand edit: numbers and the like are taken as their text
-            texts = [None if value is None else str(value) for value in values]
-        key = key if type(key) is str else str(key)
+            texts = [_text(value) for value in values]
+        if type(key) is not str or not key:
+            raise TypeError("a user's key is not a non-empty text")
+        if key in users:
+            raise ValueError(f"user {key} appears twice")
         # The lengths were compared just above.
         fields = dict(zip(names[shape], texts, strict=False))
         users[key] = Entry(key, MappingProxyType(fields), *flags)
@@ -229,7 +265,9 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             users = _objects(document["users"])
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         raise SinkError(
-            f"the Elevo state file {path} has a malformed users list ({exc.__class__.__name__})"
+            f"the Elevo state file {path} has a malformed users list ({exc}); restore it from "
+            "a backup, or rebuild it: sink.rebuild_state() in Python, lucca-sync "
+            "rebuild-state --config FILE on the command line"
         ) from exc
     encrypted_for = document.get("encrypted_for")
     # States written before generations existed count as one publication.
@@ -246,8 +284,18 @@ def _decode(path: Path, data: bytes) -> Snapshot:
             f"the Elevo state file {path} has a history_runs that is not a whole number >= 0; "
             "restore it from a backup"
         )
+    held = document.get("held")
+    if held is not None and (
+        not isinstance(held, list) or not all(isinstance(key, str) for key in held)
+    ):
+        raise SinkError(
+            f"the Elevo state file {path} has a held list that is not a list of keys; "
+            "restore it from a backup"
+        )
     return Snapshot(
         users=users,
+        held=None if held is None else frozenset(held),
+        history_counted=document.get("history_counted") is True,
         sha256=document.get("sha256"),
         published_at=document.get("published_at"),
         encrypted_for=encrypted_for if isinstance(encrypted_for, str) else None,
@@ -406,17 +454,20 @@ class StateStore:
 
     @property
     def count_path(self) -> Path:
-        """How many records the run history holds since the last publication's count."""
+        """The count of records the run history holds (at least), updated by every run."""
         return self.folder / COUNT_NAME
 
     def count_history(self, runs: int) -> None:
         """Record that the history holds ``runs`` records, so that losing one shows too.
 
         Kept in a small file of its own rather than in the state, which is rewritten only when
-        a file is published: a run that publishes nothing does not re-encode every user.
+        a file is published: a run that publishes nothing does not re-encode every user. The
+        count never goes down (but by :meth:`restart_history`); the file is created if missing.
         """
-        if runs > (self._counted() or 0):
-            write_atomic(self.count_path, f"{runs}\n".encode(), mode=0o600)
+        counted = self._counted()
+        if counted is None or runs > counted:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.count_path, f"{max(runs, counted or 0)}\n".encode(), mode=0o600)
 
     def _counted(self) -> int | None:
         try:
@@ -429,20 +480,27 @@ class StateStore:
             ) from exc
         if not text.isdigit():
             raise SinkError(
-                f"the run history's count {self.count_path} is damaged. {HISTORY_RECOVERY}"
+                f"the run history's count {self.count_path} is damaged. {COUNT_RECOVERY}"
             )
         return int(text)
 
-    def expected_runs(self, published: int | None) -> int | None:
+    def expected_runs(self, published: int | None, *, counted_file: bool) -> int | None:
         """How many records the history must hold at least (``None``: not known).
 
         ``published`` is the count recorded with the published snapshot; the count file may
-        record more since (runs that published nothing).
+        record more since (runs that published nothing). ``counted_file``: the state says a
+        count file accompanies it, so a missing one was lost.
 
         Raises:
-            SinkError: The count file is damaged or unreadable.
+            SinkError: The count file is missing while it should be there, damaged or
+                unreadable.
         """
         counted = self._counted()
+        if counted is None and counted_file:
+            raise SinkError(
+                f"the run history's count {self.count_path} is missing, but the Elevo state "
+                f"was published with one. {COUNT_RECOVERY}"
+            )
         if counted is None:
             return published
         return max(counted, published or 0)
@@ -459,8 +517,8 @@ class StateStore:
         if self.history_path.exists():
             kept = self.folder / f"elevo-history.replaced-{now_iso().replace(':', '')}.jsonl"
             os.replace(self.history_path, kept)
-        with contextlib.suppress(FileNotFoundError):
-            self.count_path.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.count_path, b"0\n", mode=0o600)
         for path in (self.pending_path, self.path):
             try:
                 data = path.read_bytes()
