@@ -175,3 +175,38 @@ def test_a_new_user_keyed_by_an_export_users_identifier_is_refused() -> None:
     refused = FileCheck(published).check(batch)
     assert list(refused) == ["X3"]
     assert "already the identifier of Elevo user 3" in refused["X3"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    published=snapshots(),
+    first=st.lists(actions(), min_size=1, max_size=6),
+    then=st.lists(actions(), max_size=4),
+)
+def test_users_held_by_a_commit_are_checked_by_the_next_one(
+    published: dict[str, Entry], first: list[Action], then: list[Action]
+) -> None:
+    batch = replay(published, first)
+    held = FileCheck(published).settle(batch).held
+    after = batch.after()
+    second = replay(after, then)
+    with whole_file():
+        expected = FileCheck(after, held).check(second)
+    with by_index():
+        found = FileCheck(after, held).check(second)
+    assert set(found) == set(expected)
+
+
+def test_a_held_user_is_checked_again_by_an_unrelated_batch() -> None:
+    published = {
+        "1": row(1),
+        "2": Entry("2", fields={KEY: "2", "email": "2@x.fr", MANAGER: "1"}),
+        **{str(n): row(n) for n in range(3, 40)},
+    }
+    batch = Batch(published)
+    batch.suspend("1")
+    refusals = FileCheck(published).settle(batch)
+    assert refusals.held == {"2"}
+    later = Batch(batch.after())
+    later.update("30", {"first_name": "Zoé"})
+    assert list(FileCheck(batch.after(), refusals.held).check(later)) == ["2"]
