@@ -199,6 +199,32 @@ class TestLostHistory:
             sync(company(301, leavers=range(1, 17)), self.sink(tmp_path))
         assert "Restore elevo-history.jsonl and elevo-history.count" in str(caught.value)
 
+    def test_a_redelivery_does_not_make_a_lost_count_and_a_cut_history_pass(
+        self, tmp_path: Path
+    ) -> None:
+        self.published(tmp_path)
+        lines = self.history(tmp_path).read_text(encoding="utf-8").splitlines(keepends=True)
+        self.history(tmp_path).write_text(lines[0], encoding="utf-8")
+        (tmp_path / "state" / "elevo-history.count").unlink()
+        self.sink(tmp_path).redeliver()  # Elevo lost the file: needs no history
+        with pytest.raises(SinkError, match="holds 1 run"):
+            self.sink(tmp_path).load_history()
+
+    def test_a_damaged_count_does_not_block_a_redelivery(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        (tmp_path / "state" / "elevo-history.count").write_text("2x\n", encoding="ascii")
+        self.sink(tmp_path).redeliver()
+        with pytest.raises(SinkError, match=r"count .*elevo-history\.count is damaged"):
+            self.sink(tmp_path).load_history()
+
+    def test_a_rebuilt_state_still_needs_its_count_file(self, tmp_path: Path) -> None:
+        self.published(tmp_path)
+        self.sink(tmp_path).rebuild_state()
+        (tmp_path / "state" / "elevo-history.count").unlink()
+        self.history(tmp_path).unlink()
+        with pytest.raises(SinkError, match=r"elevo-history\.count is missing"):
+            self.sink(tmp_path).load_history()
+
     def test_a_damaged_count_names_the_count_file(self, tmp_path: Path) -> None:
         self.published(tmp_path)
         (tmp_path / "state" / "elevo-history.count").write_text("2x\n", encoding="ascii")

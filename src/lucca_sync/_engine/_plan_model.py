@@ -361,7 +361,7 @@ class Plan:
         covered: dict[str, object] = {
             name: CONVERTER.unstructure(getattr(self, name)) for name in _DIGESTED
         }
-        covered["sync_state"] = None if self.sync_state is None else self.sync_state.to_dict()
+        covered["sync_state"] = None if self.sync_state is None else self.sync_state.canonical
         covered["made_on"] = self.created_at.astimezone(UTC).date().isoformat()
         if self.today.isoformat() != covered["made_on"]:
             # Only when it differs from the day of planning, which is covered already: plans

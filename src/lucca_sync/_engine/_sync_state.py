@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -61,11 +61,14 @@ class SyncState:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON-compatible document a sink stores (ids and dates only, no HR data)."""
-        return dict(self._document)
+        document = dict(self.canonical)
+        document["population"] = [list(pair) for pair in self.canonical["population"]]
+        return document
 
     @functools.cached_property
-    def _document(self) -> dict[str, object]:
-        # Built once: the plan's digest covers it and apply() saves it (100,000 pairs at 100k).
+    def canonical(self) -> Mapping[str, Any]:
+        """:meth:`to_dict`'s document, built once and read-only (pairs as tuples): what a
+        plan's digest covers, without a copy of 100,000 pairs."""
         return {
             "format": _FORMAT,
             "version": _VERSION,

@@ -258,6 +258,8 @@ def rebuild(
         target=location(delivery, filename),
         # The history is not what was lost: it is still checked against its count.
         history_runs=None if previous is None else previous.history_runs,
+        history_counted=(previous is not None and previous.history_counted)
+        or store.count_path.exists(),
     )
     try:
         kept = store.replace(snapshot)

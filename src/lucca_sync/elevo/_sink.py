@@ -787,8 +787,18 @@ class ElevoSink(Sink):
             )
 
     def _count_history(self) -> int:
-        """Write the history's count before a publication records it (see load_history)."""
-        runs = len(self._store.read_history())
+        """The history's count for a publication to record, written to the count file first.
+
+        Never lower than what the state folder already records (the published state, the
+        count file): a publication must not make a lost or cut history pass. A damaged count
+        file is left as it is, for the next plan to report; a delivery does not need it.
+        """
+        runs = max(len(self._store.read_history()), self._history_runs or 0)
+        try:
+            counted = self._store.counted()
+        except SinkError:
+            return runs
+        runs = max(runs, counted or 0)
         try:
             self._store.count_history(runs)
         except OSError as exc:

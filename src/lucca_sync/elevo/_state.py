@@ -181,7 +181,7 @@ def _flag(item: dict[str, object], name: str) -> bool:
 
 
 def _text(value: object) -> str | None:
-    """A value of a hand-edited state as text: numbers and true/false become their text."""
+    """A value of a hand-edited state as text: numbers and booleans as ``str()`` writes them."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
@@ -464,12 +464,17 @@ class StateStore:
         a file is published: a run that publishes nothing does not re-encode every user. The
         count never goes down (but by :meth:`restart_history`); the file is created if missing.
         """
-        counted = self._counted()
+        counted = self.counted()
         if counted is None or runs > counted:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomic(self.count_path, f"{max(runs, counted or 0)}\n".encode(), mode=0o600)
 
-    def _counted(self) -> int | None:
+    def counted(self) -> int | None:
+        """The count file's value; ``None`` when there is none.
+
+        Raises:
+            SinkError: The count file is damaged or unreadable.
+        """
         try:
             text = self.count_path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
@@ -495,7 +500,7 @@ class StateStore:
             SinkError: The count file is missing while it should be there, damaged or
                 unreadable.
         """
-        counted = self._counted()
+        counted = self.counted()
         if counted is None and counted_file:
             raise SinkError(
                 f"the run history's count {self.count_path} is missing, but the Elevo state "
