@@ -190,9 +190,9 @@ def load_records(documents: Iterable[object] | None) -> tuple[RunRecord, ...] | 
         except ValueError as exc:
             raise SinkError(
                 f"the run history is damaged: record {index + 1} cannot be read ({exc}). The "
-                "rolling safety limits cannot be measured without it, so nothing was planned "
-                "or published. Restore the sink's history from a backup, or start a new one "
-                "knowingly (the rolling limits then count from zero; Elevo: "
+                "rolling safety limits cannot be measured without it, so no run plans or "
+                "publishes until it is fixed. Restore the sink's history from a backup, or "
+                "start a new one knowingly (the rolling limits then count from zero; Elevo: "
                 "sink.restart_history() in Python, lucca-sync history --config FILE --restart "
                 "on the command line)"
             ) from exc

@@ -64,17 +64,17 @@ COUNT_NAME = "elevo-history.count"
 SYNC_STATE_NAME = "elevo-sync-state.json"
 #: What to do about a lost or damaged run history, in Python and CLI terms.
 HISTORY_RECOVERY = (
-    "The rolling safety limits cannot be measured without it, so nothing was planned or "
-    "published. Restore elevo-history.jsonl from a backup, or start a new history knowingly "
-    "(the rolling limits then count from zero): sink.restart_history() in Python, "
+    "The rolling safety limits cannot be measured without it, so no run plans or publishes "
+    "until it is fixed. Restore elevo-history.jsonl from a backup, or start a new history "
+    "knowingly (the rolling limits then count from zero): sink.restart_history() in Python, "
     "lucca-sync history --config FILE --restart on the command line"
 )
 
 #: What to do about a lost or damaged history count.
 COUNT_RECOVERY = (
-    "The rolling safety limits cannot be trusted without it, so nothing was planned or "
-    "published. Restore elevo-history.jsonl and elevo-history.count from the same backup, or "
-    "start a new history knowingly (the rolling limits then count from zero): "
+    "The rolling safety limits cannot be trusted without it, so no run plans or publishes "
+    "until it is fixed. Restore elevo-history.jsonl and elevo-history.count from the same "
+    "backup, or start a new history knowingly (the rolling limits then count from zero): "
     "sink.restart_history() in Python, lucca-sync history --config FILE --restart on the "
     "command line"
 )
