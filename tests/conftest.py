@@ -30,6 +30,14 @@ def gpg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GnuPG]:
 
 
 @pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    """An empty drop folder for an Elevo sink."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def server(tmp_path: Path) -> Iterator[SftpServer]:
     """A real OpenSSH SFTP server on 127.0.0.1 (skips without sshd, unless CI needs it)."""
     with SftpServer(tmp_path) as running:

@@ -63,13 +63,6 @@ class Recording:
 
 
 @pytest.fixture
-def drop(tmp_path: Path) -> Path:
-    folder = tmp_path / "drop"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def clear_csv(tmp_path: Path) -> bytes:
     """The file a sync of ``COMPANY`` publishes without encryption."""
     drop = tmp_path / "clear-drop"

@@ -64,13 +64,6 @@ def assert_invariant(before: dict[str, dict[str, str]], after: dict[str, dict[st
 
 
 @pytest.fixture
-def drop(tmp_path: Path) -> Path:
-    folder = tmp_path / "drop"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def lucca() -> Iterator[FakeLucca]:
     people = [
         employee(10, "grace@acme.example"),

@@ -63,13 +63,6 @@ def first_sync(
 
 
 @pytest.fixture
-def drop(tmp_path: Path) -> Path:
-    folder = tmp_path / "drop"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def make_sink(drop: Path, tmp_path: Path) -> Callable[..., ElevoSink]:
     def make(**options: object) -> ElevoSink:
         return ElevoSink.to_directory(drop, state_dir=tmp_path / "state", **options)  # type: ignore[arg-type]

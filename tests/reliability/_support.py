@@ -37,6 +37,20 @@ def employee_id(index: int) -> int:
     return FIRST_ID + 2 * index
 
 
+def person(index: int, *, manager: int | None = None) -> dict[str, object]:
+    """An active employee of the fixed company shape, ``index`` their place in it."""
+    return make_lucca_user(
+        id=employee_id(index),
+        firstName=f"Zoé{index}",
+        lastName="Martin",
+        mail=f"p{index}@acme.example",
+        jobTitle="Analyst",
+        dtContractStart="2020-01-06T00:00:00",
+        dtContractEnd=None,
+        manager=manager,
+    )
+
+
 def company(size: int = COMPANY_SIZE) -> list[dict[str, object]]:
     """``size`` active employees with unique e-mails; the first ten manage the others."""
     users = []

@@ -25,24 +25,17 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from fake_clock import FakeClock
 from lucca_sync import Plan, Safety, TargetUser, apply, plan
 from lucca_sync.elevo import ElevoSink, StateLockedError, StateRecoveryError, _state
-from lucca_sync.testing import FakeLucca, make_lucca_user
+from lucca_sync.testing import FakeLucca
 
 from ._support import TODAY, Crash, directory, employee_id
+from ._support import person as support_person
 
 FLAG = "e_skip_elevo_sync"
 
 
 def person(index: int) -> dict[str, object]:
-    return make_lucca_user(
-        id=employee_id(index),
-        firstName=f"Zoé{index}",
-        lastName="Martin",
-        mail=f"p{index}@acme.example",
-        jobTitle="Analyst",
-        dtContractStart="2020-01-06T00:00:00",
-        dtContractEnd=None,
-        manager=None if index == 0 else employee_id(0),
-    )
+    """Everyone reports to the first employee."""
+    return support_person(index, manager=None if index == 0 else employee_id(0))
 
 
 def published(drop: Path) -> set[str]:

@@ -17,34 +17,21 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from fake_clock import FakeClock
 from lucca_sync import sync
 from lucca_sync.exceptions import LuccaSyncError
-from lucca_sync.testing import FakeLucca, MemorySink, RecordedRequest, make_lucca_user
+from lucca_sync.testing import FakeLucca, MemorySink, RecordedRequest
 
 from ._support import (
     TODAY,
     State,
     directory,
-    employee_id,
     ended,
     paging_offset,
+    person,
     state_of,
 )
 
 FLAG = "e_skip_elevo_sync"
 RECOVERABLE = ("429x2", "reset", "503x2", "truncated")
 UNRECOVERABLE = ("503-forever", "401", "invalid-json")
-
-
-def person(index: int) -> dict[str, object]:
-    return make_lucca_user(
-        id=employee_id(index),
-        firstName=f"Zoé{index}",
-        lastName="Martin",
-        mail=f"p{index}@acme.example",
-        jobTitle="Analyst",
-        dtContractStart="2020-01-06T00:00:00",
-        dtContractEnd=None,
-        manager=None,
-    )
 
 
 def flagged(user: Mapping[str, object]) -> bool:
