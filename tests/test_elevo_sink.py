@@ -480,6 +480,21 @@ class TestStateAndAtomicity:
                 b'"users": [["1", "active", 0, "a@x.fr"]]}',
                 "malformed",
             ),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [["1", "", 0, "a@x.fr"], ["1", "", 0, "b@x.fr"]]}',
+                "user 1 appears twice",
+            ),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [[null, "", 0, "a@x.fr"]]}',
+                "key is not a non-empty text",
+            ),
+            (
+                b'{"format": "lucca_sync.elevo.state", "version": 3, "columns": [["email"]], '
+                b'"users": [["1", "", 0, ["a@x.fr"]]]}',
+                "neither text, a number",
+            ),
         ],
     )
     def test_bad_state_file_is_reported(

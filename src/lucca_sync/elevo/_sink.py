@@ -646,6 +646,7 @@ class ElevoSink(Sink):
             )
         seeded = seed(Path(path))
         published.update(seeded)
+        self._file_check = None  # its index, if built, is of the snapshot before the seed
         return len(seeded)
 
     def rebuild_state(

@@ -326,7 +326,8 @@ class StateStore:
         """The state of a delivery that was started but not confirmed."""
         return self.folder / PENDING_NAME
 
-    def _decode(self, path: Path, data: bytes) -> Snapshot:
+    def _decode_noting_digest(self, path: Path, data: bytes) -> Snapshot:
+        """Decode a state file and remember its digest for :meth:`known_digests`."""
         snapshot = _decode(path, data)
         with contextlib.suppress(OSError):
             self._digests[path] = (_identity(path), snapshot.sha256)
@@ -341,7 +342,7 @@ class StateStore:
         known = self._digests.get(path)
         if known is not None and known[0] == _identity(path):
             return known[1]
-        return self._decode(path, path.read_bytes()).sha256
+        return self._decode_noting_digest(path, path.read_bytes()).sha256
 
     def load(self) -> Snapshot | None:
         """The last published snapshot, ``None`` before the first publish.
@@ -360,7 +361,7 @@ class StateStore:
                 continue
             except OSError as exc:
                 raise SinkError(f"cannot read the Elevo state file {path}: {exc}") from exc
-            snapshot = self._decode(path, data)
+            snapshot = self._decode_noting_digest(path, data)
             if path == self.pending_path:
                 _log.warning(
                     "found %s: the previous run stopped after starting a delivery (sha256 %s) "
